@@ -1,0 +1,7 @@
+"""Reading and writing run files (HDF5)."""
+
+from __future__ import annotations
+
+from abm.io.state_file import read_state, write_state
+
+__all__ = ["read_state", "write_state"]
