@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from abm import __version__
+from abm.config import ConfigErrors
 from abm.errors import UserError
 
 #: Modules of :mod:`abm.cli` that provide sub-commands, in help order.
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
+    except ConfigErrors as err:
+        for line in err.lines:
+            print(line, file=sys.stderr)
+        return 2
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

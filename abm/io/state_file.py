@@ -29,13 +29,19 @@ _UNITS = {
 }
 
 
-def write_state(path: str | os.PathLike, state: VoxelState, attrs: dict | None = None) -> Path:
+def write_state(
+    path: str | os.PathLike,
+    state: VoxelState,
+    attrs: dict | None = None,
+    fields: dict[str, tuple[np.ndarray, str]] | None = None,
+) -> Path:
     """Write ``state`` to ``path`` atomically (via ``path + '.partial'``).
 
     Args:
         path: destination ``.h5`` file.
         state: the voxel state to store.
         attrs: extra root attributes (provenance), values must be HDF5-storable.
+        fields: optional field name -> (array (z, y, x), units), stored under ``fields/``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,6 +52,9 @@ def write_state(path: str | os.PathLike, state: VoxelState, attrs: dict | None =
         for name in _ARRAYS:
             dset = grp.create_dataset(name, data=getattr(state, name), compression="gzip", compression_opts=1)
             dset.attrs["units"] = _UNITS[name]
+        for name, (values, units) in (fields or {}).items():
+            dset = f.create_dataset(f"fields/{name}", data=values, compression="gzip", compression_opts=1)
+            dset.attrs["units"] = units
         for key, value in (attrs or {}).items():
             f.attrs[key] = value
     os.replace(partial, path)

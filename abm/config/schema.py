@@ -1,0 +1,161 @@
+"""The scenario schema: every key typed, range-checked and documented.
+
+Units are in key names (``dt_hours``, ``diffusivity_marrow_um2_per_s``). Unknown
+keys are rejected. ``Field(description=...)`` texts feed the README's config
+reference, so keep them one line with the unit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
+
+FACES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
+ZERO_FLUX = "zero_flux"
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, assignment is validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _face_condition(value: object) -> float | str:
+    if value == ZERO_FLUX:
+        return ZERO_FLUX
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    raise ValueError(f"must be '{ZERO_FLUX}' or a fixed concentration >= 0")
+
+
+FaceCondition = Annotated[float | str, PlainValidator(_face_condition)]
+
+
+class Boundary(Section):
+    """Boundary condition per face of the domain: 'zero_flux' or a fixed value (field units)."""
+
+    x_min: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face x = 0")
+    x_max: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face x = end")
+    y_min: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face y = 0")
+    y_max: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face y = end")
+    z_min: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face z = 0")
+    z_max: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face z = end")
+
+    def fixed_values(self) -> dict[str, float | None]:
+        """Face -> fixed value, or None for zero-flux (the solver's form)."""
+        return {face: (None if getattr(self, face) == ZERO_FLUX else getattr(self, face)) for face in FACES}
+
+
+class FieldConfig(Section):
+    """One diffusing field (a cytokine, nutrient or reactive species)."""
+
+    units: str = Field("nM", description="concentration unit of this field (label only)")
+    diffusivity_marrow_um2_per_s: float = Field(
+        ge=0, le=1e5, description="diffusivity in marrow and soft tissue, um^2/s"
+    )
+    diffusivity_bone_um2_per_s: float = Field(
+        ge=0, le=1e5, description="diffusivity in fully mineralised bone, um^2/s (interpolated by mineral fraction)"
+    )
+    decay_per_s: float = Field(ge=0, le=10, description="first-order decay rate, 1/s")
+    initial_value: float = Field(0.0, ge=0, description="initial concentration everywhere, field units")
+    boundary: Boundary = Field(default_factory=Boundary, description="per-face boundary conditions")
+
+
+class SyntheticGeometry(Section):
+    """Synthetic bone block: trabecular interior plus optional cortical shell and vessels."""
+
+    bv_tv: float = Field(0.22, ge=0.05, le=0.6, description="target trabecular bone volume fraction")
+    tb_th_um: float = Field(150.0, ge=15, le=1000, description="target trabecular thickness, um")
+    cortical_thickness_um: float = Field(
+        200.0, ge=0, le=5000, description="cortical shell thickness, um (0 = no cortex)"
+    )
+    cortical_porosity: float = Field(0.05, ge=0, le=0.5, description="pore (canal) fraction of the cortex")
+    canal_diameter_um: float = Field(50.0, ge=5, le=500, description="Haversian canal diameter, um")
+    cortical_faces: list[Literal["x_min", "x_max", "y_min", "y_max"]] = Field(
+        default_factory=lambda: ["y_min", "y_max"], description="faces carrying the cortical shell (canals run along z)"
+    )
+    vessel_volume_fraction: float = Field(0.02, ge=0, le=0.3, description="marrow volume fraction given to vessels")
+    vessel_diameter_um: float = Field(30.0, ge=5, le=500, description="marrow vessel diameter, um")
+    mineral_fraction: float = Field(0.9, gt=0, le=1, description="initial mineral fraction of bone voxels")
+    mean_matrix_age_days: float = Field(1000.0, ge=0, le=1e5, description="mean initial matrix age, days")
+    seed: int = Field(1, ge=0, description="geometry seed (kept apart from the run seed)")
+
+
+class MicroCTGeometry(Section):
+    """A real micro-CT volume (.npy or multi-page TIFF)."""
+
+    path: str = Field(description="volume file, relative to the config file's folder")
+    threshold: float | None = Field(None, description="grey value above which a voxel is bone (needed unless boolean)")
+    crop: list[int] | None = Field(None, description="sub-volume (z0, z1, y0, y1, x0, x1), voxels, half-open")
+    vessel_volume_fraction: float = Field(0.02, ge=0, le=0.3, description="marrow volume fraction given to vessels")
+    vessel_diameter_um: float = Field(30.0, ge=5, le=500, description="marrow vessel diameter, um")
+    mineral_fraction: float = Field(0.9, gt=0, le=1, description="initial mineral fraction of bone voxels")
+    mean_matrix_age_days: float = Field(1000.0, ge=0, le=1e5, description="mean initial matrix age, days")
+    seed: int = Field(1, ge=0, description="seed for vessels and matrix ages")
+
+    @field_validator("crop")
+    @classmethod
+    def _six_bounds(cls, crop: list[int] | None) -> list[int] | None:
+        if crop is not None and (len(crop) != 6 or any(c < 0 for c in crop)):
+            raise ValueError("must be six non-negative voxel indices (z0, z1, y0, y1, x0, x1)")
+        return crop
+
+
+class Geometry(Section):
+    """The voxel world."""
+
+    kind: Literal["synthetic", "microct"] = Field("synthetic", description="where the bone comes from")
+    voxel_um: float = Field(20.0, ge=5, le=50, description="voxel edge, um")
+    shape_voxels: list[Annotated[int, Field(ge=8, le=1024)]] = Field(
+        default_factory=lambda: [100, 100, 100], description="synthetic domain size (z, y, x), voxels"
+    )
+    synthetic: SyntheticGeometry = Field(default_factory=SyntheticGeometry)
+    microct: MicroCTGeometry | None = Field(None, description="required when kind = 'microct'")
+
+    @field_validator("shape_voxels")
+    @classmethod
+    def _three_axes(cls, shape: list[int]) -> list[int]:
+        if len(shape) != 3:
+            raise ValueError("must list three sizes (z, y, x)")
+        return shape
+
+    @model_validator(mode="after")
+    def _microct_present(self) -> "Geometry":
+        if self.kind == "microct" and self.microct is None:
+            raise ValueError("kind = 'microct' needs a [geometry.microct] section with a path")
+        return self
+
+
+class Time(Section):
+    """Time stepping."""
+
+    dt_hours: float = Field(1.0, gt=0, le=24, description="agent (and field) time step, hours")
+    days: float = Field(7.0, ge=0, le=36500, description="simulated duration, days")
+
+
+class Solver(Section):
+    """Numerical settings of the field solver."""
+
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision of the fields")
+    rel_tol: float = Field(1e-6, gt=0, le=1e-2, description="relative residual tolerance of each implicit solve")
+
+
+class Scenario(Section):
+    """A complete scenario."""
+
+    name: str = Field("scenario", description="run name (output file stem)")
+    description: str = Field("", description="free text")
+    seed: int = Field(0, ge=0, description="run seed (cells, stochastic rules)")
+    time: Time = Field(default_factory=Time)
+    geometry: Geometry = Field(default_factory=Geometry)
+    solver: Solver = Field(default_factory=Solver)
+    fields: dict[str, FieldConfig] = Field(default_factory=dict, description="diffusing fields by name")
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _identifier_names(cls, fields: Any) -> Any:
+        for name in fields if isinstance(fields, dict) else ():
+            if isinstance(fields, dict) and not name.isidentifier():
+                raise ValueError(f"field name {name!r} must be a plain identifier (letters, digits, _)")
+        return fields
