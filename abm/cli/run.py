@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from abm import __version__
 from abm.cli.common import add_scenario_args, scenario_from_args
-from abm.config import to_toml
+from abm.config import Scenario, to_toml
 from abm.errors import UserError
 from abm.geometry import Tissue
 from abm.io import write_state
@@ -59,18 +59,14 @@ def run(args: argparse.Namespace) -> int:
         out / f"{scenario.name}.h5",
         world.state,
         attrs={"abm_version": __version__, "seed": scenario.seed, "config": to_toml(scenario)},
-        fields={name: (world.fields.field(name), spec.units) for name, spec in _specs(world)},
+        fields={name: (world.fields.field(name), cfg.units) for name, cfg in scenario.fields.items()},
     )
-    print(summary(world, n_steps, built - started, stepped - built))
+    print(summary(world, scenario, n_steps, built - started, stepped - built))
     print(f"wrote {path}")
     return 0
 
 
-def _specs(world: World):
-    return zip(world.fields.names, world.fields.specs)
-
-
-def summary(world: World, n_steps: int, build_s: float, step_s: float) -> str:
+def summary(world: World, scenario: Scenario, n_steps: int, build_s: float, step_s: float) -> str:
     """A human-readable summary of the world after stepping."""
     state = world.state
     counts = np.bincount(state.label.ravel(), minlength=len(Tissue)) / state.label.size
@@ -82,9 +78,9 @@ def summary(world: World, n_steps: int, build_s: float, step_s: float) -> str:
     lines += [f"geometry {key}: {value:.4g}" for key, value in state.meta.items() if isinstance(value, float)]
     lines.append(f"built in {build_s:.2f} s; {n_steps} field steps in {step_s:.2f} s")
     lines.append(f"{'field':<12} {'units':<6} {'min':>10} {'mean':>10} {'max':>10}")
-    for name, spec in _specs(world):
+    for name, cfg in scenario.fields.items():
         values = world.fields.field(name)
         lines.append(
-            f"{name:<12} {spec.units:<6} {values.min():>10.4g} {values.mean():>10.4g} {values.max():>10.4g}"
+            f"{name:<12} {cfg.units:<6} {values.min():>10.4g} {values.mean():>10.4g} {values.max():>10.4g}"
         )
     return "\n".join(lines)
