@@ -10,6 +10,7 @@ taken as a plain string, so ``--set geometry.kind=microct`` works unquoted.
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 import types
 import typing
@@ -68,7 +69,7 @@ def _anchor_paths(data: dict[str, Any], folder: Path) -> None:
     if isinstance(microct, dict) and isinstance(microct.get("path"), str):
         p = Path(microct["path"])
         if not p.is_absolute():
-            microct["path"] = str(folder / p)
+            microct["path"] = os.path.normpath(folder / p)
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,7 +153,7 @@ def format_error(error: Mapping[str, Any], data: Mapping[str, Any]) -> str:
         message = "out of range"
     if error["type"] in ("model_type", "dict_type"):
         return f"{path}: must be a table (got {got})"
-    annotation, _, _ = _walk(loc)
+    annotation = _walk(loc)[0]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):  # a whole-section rule
         return f"{path}: {message}"
     return f"{path}: {message} (got {got}, allowed {_allowed(loc)})"
@@ -168,30 +169,33 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _walk(loc: list[str]) -> tuple[Any, list[Any], str]:
+def _walk(loc: list[str]) -> tuple[Any, list[Any], str, dict[str, Any]]:
     """Follow a location through the schema.
 
     Returns the annotation of its last key (None if the key is not in the
-    schema), the constraint metadata met on the way there, and its description.
+    schema), the constraint metadata met on the way there, its description and
+    its ``json_schema_extra``.
     """
     annotation: Any = Scenario
     metadata: list[Any] = []
     description = ""
+    extra: dict[str, Any] = {}
     for part in loc:
         annotation, meta = _unwrap(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             info = annotation.model_fields.get(part)
             if info is None:
-                return None, [], ""
+                return None, [], "", {}
             annotation, metadata, description = info.annotation, list(info.metadata), info.description or ""
+            extra = dict(info.json_schema_extra or {})
         elif typing.get_origin(annotation) is dict:
-            annotation, metadata = typing.get_args(annotation)[1], []
+            annotation, metadata, extra = typing.get_args(annotation)[1], [], {}
         elif typing.get_origin(annotation) is list and part.isdigit():
-            annotation, metadata = typing.get_args(annotation)[0], []
+            annotation, metadata, extra = typing.get_args(annotation)[0], [], {}
         else:  # a union arm such as 'float' or "literal['a']": stay on the key itself
             break
     annotation, meta = _unwrap(annotation)
-    return annotation, metadata + meta, description
+    return annotation, metadata + meta, description, extra
 
 
 def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
@@ -209,7 +213,7 @@ def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
 
 
 def _known_keys(loc: list[str]) -> list[str]:
-    annotation, _, _ = _walk(loc)
+    annotation = _walk(loc)[0]
     if typing.get_origin(annotation) is dict:  # e.g. fields.<name>: keys of the value model
         annotation, _ = _unwrap(typing.get_args(annotation)[1])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -219,10 +223,13 @@ def _known_keys(loc: list[str]) -> list[str]:
 
 def _allowed(loc: list[str]) -> str:
     """Human description of what a key accepts, from its schema constraints."""
-    annotation, metadata, description = _walk(loc)
+    annotation, metadata, description, extra = _walk(loc)
+    if "allowed" in extra:  # a key whose rule the type alone does not say
+        return extra["allowed"]
     literals = _literals(annotation)
     if literals:
-        return "one of " + ", ".join(repr(v) for v in literals)
+        many = typing.get_origin(annotation) is list
+        return ("a list of " if many else "one of ") + ", ".join(repr(v) for v in literals)
     bounds = [
         f"{sym} {getattr(meta, attr)}"
         for meta in metadata

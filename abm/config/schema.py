@@ -29,18 +29,19 @@ def _face_condition(value: object) -> float | str:
     raise ValueError(f"must be '{ZERO_FLUX}' or a fixed concentration >= 0")
 
 
+_FACE = {"allowed": "'zero_flux' or a number >= 0"}
 FaceCondition = Annotated[float | str, PlainValidator(_face_condition)]
 
 
 class Boundary(Section):
     """Boundary condition per face of the domain: 'zero_flux' or a fixed value (field units)."""
 
-    x_min: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face x = 0")
-    x_max: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face x = end")
-    y_min: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face y = 0")
-    y_max: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face y = end")
-    z_min: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face z = 0")
-    z_max: FaceCondition = Field(ZERO_FLUX, description="'zero_flux' or a fixed value >= 0 at face z = end")
+    x_min: FaceCondition = Field(ZERO_FLUX, description="condition at face x = 0 (fixed value in field units)", json_schema_extra=_FACE)
+    x_max: FaceCondition = Field(ZERO_FLUX, description="condition at face x = end (fixed value in field units)", json_schema_extra=_FACE)
+    y_min: FaceCondition = Field(ZERO_FLUX, description="condition at face y = 0 (fixed value in field units)", json_schema_extra=_FACE)
+    y_max: FaceCondition = Field(ZERO_FLUX, description="condition at face y = end (fixed value in field units)", json_schema_extra=_FACE)
+    z_min: FaceCondition = Field(ZERO_FLUX, description="condition at face z = 0 (fixed value in field units)", json_schema_extra=_FACE)
+    z_max: FaceCondition = Field(ZERO_FLUX, description="condition at face z = end (fixed value in field units)", json_schema_extra=_FACE)
 
     def fixed_values(self) -> dict[str, float | None]:
         """Face -> fixed value, or None for zero-flux (the solver's form)."""
@@ -87,7 +88,9 @@ class MicroCTGeometry(Section):
 
     path: str = Field(description="volume file, relative to the config file's folder")
     threshold: float | None = Field(None, description="grey value above which a voxel is bone (needed unless boolean)")
-    crop: list[int] | None = Field(None, description="sub-volume (z0, z1, y0, y1, x0, x1), voxels, half-open")
+    crop: list[int] | None = Field(None, description="sub-volume (z0, z1, y0, y1, x0, x1), voxels, half-open",
+        json_schema_extra={"allowed": "six integers >= 0, or absent for the whole volume"},
+    )
     vessel_volume_fraction: float = Field(0.02, ge=0, le=0.3, description="marrow volume fraction given to vessels")
     vessel_diameter_um: float = Field(30.0, ge=5, le=500, description="marrow vessel diameter, um")
     mineral_fraction: float = Field(0.9, gt=0, le=1, description="initial mineral fraction of bone voxels")
@@ -108,7 +111,8 @@ class Geometry(Section):
     kind: Literal["synthetic", "microct"] = Field("synthetic", description="where the bone comes from")
     voxel_um: float = Field(20.0, ge=5, le=50, description="voxel edge, um")
     shape_voxels: list[Annotated[int, Field(ge=8, le=1024)]] = Field(
-        default_factory=lambda: [100, 100, 100], description="synthetic domain size (z, y, x), voxels"
+        default_factory=lambda: [100, 100, 100], description="synthetic domain size (z, y, x), voxels",
+        json_schema_extra={"allowed": "three integers >= 8 and <= 1024"},
     )
     synthetic: SyntheticGeometry = Field(default_factory=SyntheticGeometry)
     microct: MicroCTGeometry | None = Field(None, description="required when kind = 'microct'")
