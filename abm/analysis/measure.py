@@ -60,8 +60,10 @@ def measure(
         mineral: mineral fraction 0..1 per voxel; default: bone voxels fully
             mineralised (1), everything else 0.
         region: volume of interest (default: the whole array).
-        cortical_mask: cortical compartment; adds :data:`CORTICAL_KEYS` when it
-            has voxels in the region.
+        cortical_mask: cortical compartment (bone and canals); when it has
+            voxels in the region, adds its pore fraction and its thickness
+            (mean local thickness of the compartment, the array faces taken
+            as its outer surface).
         adipose: adipocyte voxels; adds ``marrow_adiposity``.
         marrow: marrow space for the adiposity (default: non-bone voxels of the
             trabecular compartment).
@@ -90,7 +92,8 @@ def measure(
     result = {key: result[key] for key in KEYS}
     if cortical is not None:
         result["cortical_porosity"] = morphometry.cortical_porosity(bone, cortical)
-        result["cortical_thickness_um"] = mean_thickness(cortical) * voxel_um
+        # the cortex of a block lies on its faces: the array face is its periosteal surface
+        result["cortical_thickness_um"] = mean_thickness(cortical, bounded=True) * voxel_um
     if adipose is not None:
         space = trabecular & ~bone if marrow is None else _volume(marrow, bone.shape).astype(bool) & trabecular
         result[ADIPOSITY_KEY] = morphometry.marrow_adiposity(_volume(adipose, bone.shape), space)

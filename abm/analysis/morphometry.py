@@ -38,8 +38,9 @@ def bv_tv(bone: np.ndarray, region: np.ndarray | None = None) -> float:
 
 
 def porosity(bone: np.ndarray, region: np.ndarray | None = None) -> float:
-    """Total porosity of the region, 1 - BV/TV (dimensionless, 0..1)."""
-    return 1.0 - bv_tv(bone, region)
+    """Total porosity of the region: its non-bone fraction, 1 - BV/TV (dimensionless, 0..1)."""
+    bone = np.asarray(bone, dtype=bool)
+    return _fraction(~bone, as_region(bone.shape, region))
 
 
 def cortical_porosity(bone: np.ndarray, cortical_mask: np.ndarray) -> float:

@@ -41,19 +41,23 @@ _NEIGHBOURS = np.array(
 )
 
 
-def local_thickness(phase: np.ndarray, clean: bool = True) -> np.ndarray:
+def local_thickness(phase: np.ndarray, clean: bool = True, bounded: bool = False) -> np.ndarray:
     """Local-thickness map of a phase, in voxels.
 
     Args:
         phase: boolean (z, y, x) array, True in the structure to measure.
         clean: apply the BoneJ clean-up of surface voxels (step 4 above); turn
             off only to compare with the raw largest-sphere definition.
+        bounded: treat the space outside the array as background, for a
+            structure whose real surface is the array face (a cortex laid on it).
 
     Returns:
         float32 array of the same shape: sphere diameter in voxel lengths inside
         the phase, 0 outside. All NaN if the phase fills the whole array (no
         background, thickness undefined).
     """
+    if bounded:
+        return local_thickness(np.pad(phase, 1), clean)[1:-1, 1:-1, 1:-1]
     phase = np.ascontiguousarray(phase, dtype=bool)
     if phase.all():
         return np.full(phase.shape, np.nan, dtype=np.float32)
@@ -68,12 +72,17 @@ def local_thickness(phase: np.ndarray, clean: bool = True) -> np.ndarray:
     return diameter
 
 
-def mean_thickness(phase: np.ndarray) -> float:
-    """Mean local thickness over the phase, in voxels (BoneJ's "Mean"); NaN if empty."""
+def mean_thickness(phase: np.ndarray, bounded: bool = False) -> float:
+    """Mean local thickness over the phase, in voxels (BoneJ's "Mean"); NaN if empty.
+
+    Args:
+        phase: boolean (z, y, x) array.
+        bounded: see :func:`local_thickness`.
+    """
     phase = np.asarray(phase, dtype=bool)
     if not phase.any():
         return float("nan")
-    return float(local_thickness(phase)[phase].mean(dtype=np.float64))
+    return float(local_thickness(phase, bounded=bounded)[phase].mean(dtype=np.float64))
 
 
 def _ridge_centres(dist2: np.ndarray) -> tuple[np.ndarray, ...]:
