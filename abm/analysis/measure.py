@@ -95,7 +95,7 @@ def measure(
         # the cortex of a block lies on its faces: the array face is its periosteal surface
         result["cortical_thickness_um"] = mean_thickness(cortical, bounded=True) * voxel_um
     if adipose is not None:
-        space = trabecular & ~bone if marrow is None else _volume(marrow, bone.shape).astype(bool) & trabecular
+        space = trabecular & (~bone if marrow is None else _volume(marrow, bone.shape).astype(bool))
         result[ADIPOSITY_KEY] = morphometry.marrow_adiposity(_volume(adipose, bone.shape), space)
     return result
 
