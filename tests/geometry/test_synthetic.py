@@ -1,0 +1,176 @@
+"""Synthetic bone blocks hit their targets, stay connected and are reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+import porespy
+import pytest
+from scipy import ndimage as ndi
+
+from abm.errors import UserError
+from abm.geometry import Tissue, VoxelState, generate_block
+from abm.geometry.synthetic import local_thickness
+
+VOXEL_UM = 20.0
+SHAPE = (80, 80, 80)
+CORTEX = dict(
+    bv_tv=0.2,
+    tb_th_um=140.0,
+    cortical_thickness_um=240.0,
+    cortical_porosity=0.08,
+    canal_diameter_um=60.0,
+    vessel_volume_fraction=0.03,
+    vessel_diameter_um=40.0,
+    seed=5,
+)
+
+
+def _porespy_thickness_um(bone: np.ndarray) -> float:
+    """Mean local thickness by porespy, which maps the largest-sphere *radius*."""
+    radius = porespy.filters.local_thickness(bone, method="dt")
+    return 2.0 * float(radius[bone].mean()) * VOXEL_UM
+
+
+def _brute_force_thickness(bone: np.ndarray) -> np.ndarray:
+    """Largest-sphere diameter map straight from the definition, one radius at a time.
+
+    A voxel's thickness is the largest 2 r among balls {|p - c| < r} with r the
+    distance from centre c to the nearest non-bone voxel.
+    """
+    depth = ndi.distance_transform_edt(bone)
+    diameter = np.zeros(bone.shape)
+    for r in np.unique(depth[bone]):
+        covered = ndi.distance_transform_edt(depth != r) < r
+        diameter[covered] = np.maximum(diameter[covered], 2.0 * r)
+    return diameter
+
+
+@pytest.fixture(scope="module")
+def cortical_block() -> VoxelState:
+    return generate_block(SHAPE, VOXEL_UM, **CORTEX)
+
+
+@pytest.mark.parametrize(
+    ("bv_tv", "tb_th_um"), [(0.15, 150.0), (0.25, 120.0), (0.35, 200.0)]
+)
+def test_trabecular_block_hits_bv_tv_and_thickness(bv_tv: float, tb_th_um: float) -> None:
+    state = generate_block(SHAPE, VOXEL_UM, bv_tv=bv_tv, tb_th_um=tb_th_um, seed=1)
+    bone = state.bone
+
+    assert abs(bone.mean() - bv_tv) <= 0.02
+    assert abs(_porespy_thickness_um(bone) / tb_th_um - 1.0) <= 0.2
+    assert state.meta["bv_tv"] == pytest.approx(bone.mean())
+    assert abs(state.meta["tb_th_um"] / tb_th_um - 1.0) <= 0.2
+
+
+def test_local_thickness_matches_the_definition() -> None:
+    bone = generate_block((40, 40, 40), VOXEL_UM, bv_tv=0.3, tb_th_um=120.0, seed=2).bone
+
+    np.testing.assert_allclose(local_thickness(bone), _brute_force_thickness(bone), rtol=1e-5)
+
+
+def test_local_thickness_of_a_rod_is_its_diameter() -> None:
+    z, y, x = np.ogrid[:20, :41, :41]
+    rod = np.broadcast_to((y - 20) ** 2 + (x - 20) ** 2 <= 8**2, (20, 41, 41))
+
+    # Digital balls measured to voxel centres read up to one voxel thick (as BoneJ).
+    assert 16.0 <= local_thickness(rod)[rod].mean() <= 17.5
+
+
+def test_bone_is_one_piece_with_the_cortex(cortical_block: VoxelState) -> None:
+    _, pieces = ndi.label(cortical_block.bone, structure=np.ones((3, 3, 3)))
+
+    assert pieces == 1
+    assert (cortical_block.bone & cortical_block.trabecular_mask).any()
+
+
+def test_cortex_has_thickness_and_porosity(cortical_block: VoxelState) -> None:
+    cortical = cortical_block.cortical_mask
+    thickness = round(CORTEX["cortical_thickness_um"] / VOXEL_UM)
+    canals = cortical & ~cortical_block.bone
+
+    assert cortical[:, :thickness].all() and cortical[:, -thickness:].all()
+    assert not cortical[:, thickness:-thickness].any()
+    np.testing.assert_array_equal(cortical_block.trabecular_mask, ~cortical)
+    assert abs(canals.sum() / cortical.sum() - CORTEX["cortical_porosity"]) <= 0.01
+    assert cortical_block.meta["cortical_porosity"] == pytest.approx(canals.sum() / cortical.sum())
+    assert cortical_block.meta["cortical_thickness_um"] == CORTEX["cortical_thickness_um"]
+
+
+def test_canals_run_along_z_inside_the_cortex_and_carry_vessels(cortical_block: VoxelState) -> None:
+    label = cortical_block.label
+    canals = cortical_block.cortical_mask & ~cortical_block.bone
+
+    assert (canals == canals[0]).all()  # straight along z
+    assert (label[:, 0, :] == Tissue.BONE).all() and (label[:, -1, :] == Tissue.BONE).all()
+    canal_pieces, count = ndi.label(canals[0])
+    with_vessel = np.unique(canal_pieces[(label[0] == Tissue.VESSEL) & (canal_pieces > 0)])
+    assert count > 5
+    assert with_vessel.size == count
+
+
+def test_marrow_vessels_fill_their_share_without_cutting_bone(cortical_block: VoxelState) -> None:
+    without_vessels = generate_block(SHAPE, VOXEL_UM, **{**CORTEX, "vessel_volume_fraction": 0.0})
+    marrow = cortical_block.trabecular_mask & ~cortical_block.bone
+    vessel = marrow & (cortical_block.label == Tissue.VESSEL)
+
+    np.testing.assert_array_equal(cortical_block.bone, without_vessels.bone)
+    assert abs(vessel.sum() / marrow.sum() - CORTEX["vessel_volume_fraction"]) <= 0.005
+    assert not (without_vessels.label[marrow] == Tissue.VESSEL).any()
+    _, trees = ndi.label(vessel)
+    assert trees <= 4  # one face-connected tree per entry point at most
+
+
+def test_matrix_values_on_bone_only(cortical_block: VoxelState) -> None:
+    bone = cortical_block.bone
+    age = cortical_block.matrix_age_days[bone]
+
+    assert (cortical_block.mineral[bone] == np.float32(0.9)).all()
+    assert abs(age.mean() / 1000.0 - 1.0) < 0.03
+    assert abs(age.std() / age.mean() - 1.0) < 0.05  # exponential: sd equals mean
+    for values in (cortical_block.mineral, cortical_block.matrix_age_days):
+        assert not values[~bone].any()
+    assert not cortical_block.age_products_au.any()
+
+
+def test_same_seed_same_block_other_seed_differs(cortical_block: VoxelState) -> None:
+    again = generate_block(SHAPE, VOXEL_UM, **CORTEX)
+    other = generate_block(SHAPE, VOXEL_UM, **{**CORTEX, "seed": 6})
+
+    for name in ("label", "mineral", "matrix_age_days", "cortical_mask"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(cortical_block, name))
+    assert again.meta == cortical_block.meta
+    assert (other.label != cortical_block.label).mean() > 0.05
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"bv_tv": 0.9}, "geometry.synthetic.bv_tv: must be between 0.05 and 0.6 (got 0.9)"),
+        ({"tb_th_um": 40.0}, "geometry.synthetic.tb_th_um: 40.0 um is 2 voxels of 20.0 um"),
+        ({"bv_tv": 0.05, "tb_th_um": 150.0}, "repeat about every 3000 um, more than the 1600 um"),
+        ({"cortical_faces": ["z_min"]}, "geometry.synthetic.cortical_faces: must be a list of faces"),
+        ({"cortical_porosity": 0.1}, "geometry.synthetic.cortical_porosity: needs a cortex"),
+        ({"cortical_thickness_um": 20.0}, "geometry.synthetic.cortical_thickness_um: 20.0 um is under 2"),
+        ({"cortical_thickness_um": 740.0}, "leaves under 8 voxels of trabecular bone along y"),
+        (
+            {"cortical_thickness_um": 100.0, "cortical_porosity": 0.5, "canal_diameter_um": 50.0},
+            "geometry.synthetic.cortical_porosity: cannot fit canals",
+        ),
+        ({"vessel_volume_fraction": 0.5}, "geometry.synthetic.vessel_volume_fraction: must be between 0"),
+        ({"mineral_fraction": 1.5}, "geometry.synthetic.mineral_fraction: must be in (0, 1] (got 1.5)"),
+    ],
+)
+def test_bad_arguments_raise_user_errors(change: dict, message: str) -> None:
+    args = {"bv_tv": 0.2, "tb_th_um": 120.0, **change}
+
+    with pytest.raises(UserError) as err:
+        generate_block(SHAPE, VOXEL_UM, **args)
+    assert message in str(err.value)
+
+
+def test_bad_shape_and_voxel_raise_user_errors() -> None:
+    with pytest.raises(UserError, match=r"geometry\.shape_voxels: .* \(got \(80, 80\)\)"):
+        generate_block((80, 80), VOXEL_UM, bv_tv=0.2, tb_th_um=120.0)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match=r"geometry\.voxel_um: must be positive \(got 0\)"):
+        generate_block(SHAPE, 0, bv_tv=0.2, tb_th_um=120.0)
