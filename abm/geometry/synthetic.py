@@ -64,7 +64,8 @@ def generate_block(
         tb_th_um: target mean trabecular thickness (largest-sphere diameter), micrometres;
             at least 3 voxels.
         cortical_thickness_um: cortical shell thickness, micrometres (0 = no cortex).
-        cortical_porosity: canal volume fraction of the cortical shell, 0..0.5.
+        cortical_porosity: canal volume fraction of the cortical shell, 0..0.5
+            (ignored without a cortex).
         canal_diameter_um: Haversian canal diameter, micrometres.
         cortical_faces: faces carrying the cortex, from ``x_min, x_max, y_min, y_max``.
         vessel_volume_fraction: share of the trabecular marrow volume given to vessels, 0..0.3.
@@ -255,11 +256,6 @@ def _cortex_voxels(
         )
     cortex_vox = int(round(thickness_um / voxel_um))
     if thickness_um == 0 or not faces:
-        if porosity > 0:
-            raise UserError(
-                f"{SECTION}.cortical_porosity: needs a cortex (cortical_thickness_um > 0 and"
-                f" cortical_faces) (got {porosity})"
-            )
         return 0
     if cortex_vox < 2:
         raise UserError(

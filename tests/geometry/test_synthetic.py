@@ -97,6 +97,13 @@ def test_cortex_has_thickness_and_porosity(cortical_block: VoxelState) -> None:
     assert cortical_block.meta["cortical_thickness_um"] == CORTEX["cortical_thickness_um"]
 
 
+def test_no_cortex_without_thickness_whatever_the_porosity() -> None:
+    state = generate_block((40, 40, 40), VOXEL_UM, bv_tv=0.3, tb_th_um=120.0, cortical_porosity=0.1)
+
+    assert not state.cortical_mask.any() and state.trabecular_mask.all()
+    assert state.meta["cortical_porosity"] == 0.0
+
+
 def test_canals_run_along_z_inside_the_cortex_and_carry_vessels(cortical_block: VoxelState) -> None:
     label = cortical_block.label
     canals = cortical_block.cortical_mask & ~cortical_block.bone
@@ -150,7 +157,6 @@ def test_same_seed_same_block_other_seed_differs(cortical_block: VoxelState) -> 
         ({"tb_th_um": 40.0}, "geometry.synthetic.tb_th_um: 40.0 um is 2 voxels of 20.0 um"),
         ({"bv_tv": 0.05, "tb_th_um": 150.0}, "repeat about every 3000 um, more than the 1600 um"),
         ({"cortical_faces": ["z_min"]}, "geometry.synthetic.cortical_faces: must be a list of faces"),
-        ({"cortical_porosity": 0.1}, "geometry.synthetic.cortical_porosity: needs a cortex"),
         ({"cortical_thickness_um": 20.0}, "geometry.synthetic.cortical_thickness_um: 20.0 um is under 2"),
         ({"cortical_thickness_um": 740.0}, "leaves under 8 voxels of trabecular bone along y"),
         (
