@@ -1,10 +1,12 @@
 """Synthetic bone blocks: trabecular interior, optional porous cortex, marrow vessels.
 
 The trabecular bone is the thickened zero level set of a smooth Gaussian random
-field (bone where ``|g| < t``): a network of interconnected plates and rods.
-The smoothing length sets the structure's scale and hence its thickness; the
-level ``t`` sets the bone volume fraction. Both are tuned until the measured
-BV/TV and mean local thickness hit their targets.
+field (bone where ``|g| < t``), perforated where a second smooth field is high:
+a network of perforated plates and rods, with the marrow one connected space
+as in real bone (a bare level-set sheet would seal the marrow into separate
+chambers). The smoothing length sets the structure's scale and hence its
+thickness; the level ``t`` sets the bone volume fraction. Both are tuned until
+the measured BV/TV and mean local thickness hit their targets.
 
 The cortex is a shell on chosen faces parallel to z, pierced by Haversian
 canals running along z, each carrying a vessel in its core.
@@ -13,11 +15,12 @@ canals running along z, each carrying a vessel in its core.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
-import numba
 import numpy as np
 from scipy import ndimage as ndi
 
+from abm.analysis.thickness import mean_thickness
 from abm.errors import UserError
 from abm.geometry.state import VoxelState
 from abm.geometry.vessels import check_vessel_args, marrow_vessels
@@ -29,14 +32,23 @@ MIN_THICKNESS_VOXELS = 3.0
 #: Stop tuning once BV/TV and Tb.Th are this close to target (absolute, relative).
 BV_TV_TOLERANCE = 0.002
 THICKNESS_TOLERANCE = 0.03
+#: Largest BV/TV error (absolute) of a shell still used when tuning stops short.
+BV_TV_ACCEPT = 0.005
+#: Most level and smoothing-length steps per noise field.
+LEVEL_STEPS = 12
+SIGMA_STEPS = 8
 #: Largest relative Tb.Th error accepted when tuning stops short of the tolerance.
 MAX_THICKNESS_ERROR = 0.1
 #: Empirical Tb.Th / smoothing-length ratio per unit BV/TV of the level-set shell,
 #: used only for the first guess of the smoothing length.
 THICKNESS_PER_SIGMA_PER_BV = 3.6
-#: Noise fields tried before giving up on joining trabeculae to every cortical face.
+#: Volume fraction of the perforating field's holes, and their smoothing length
+#: relative to the sheet's: enough holes to join every marrow chamber while the
+#: plates stay one piece.
+HOLE_FRACTION = 0.3
+HOLE_SCALE = 0.5
+#: Noise fields tried before giving up (a field may miss a cortical face or the BV/TV).
 NOISE_REALISATIONS = 3
-FULL_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
 
 
 def generate_block(
@@ -61,8 +73,9 @@ def generate_block(
         shape: block size (z, y, x) in voxels.
         voxel_um: voxel edge, micrometres.
         bv_tv: target bone volume fraction of the trabecular compartment, 0.05..0.6.
-        tb_th_um: target mean trabecular thickness (largest-sphere diameter), micrometres;
-            at least 3 voxels.
+        tb_th_um: target mean trabecular thickness, micrometres, at least 3 voxels:
+            largest-sphere diameter with BoneJ's conventions, as
+            :func:`abm.analysis.thickness.mean_thickness` measures it.
         cortical_thickness_um: cortical shell thickness, micrometres (0 = no cortex).
         cortical_porosity: canal volume fraction of the cortical shell, 0..0.5
             (ignored without a cortex).
@@ -127,72 +140,6 @@ def fill_matrix(
     state.matrix_age_days[...] = 0.0
     state.matrix_age_days[bone] = rng.exponential(mean_age_days, size=int(bone.sum()))
     state.age_products_au[...] = 0.0
-
-
-def local_thickness(bone: np.ndarray) -> np.ndarray:
-    """Local thickness map in voxels: diameter of the largest inscribed ball covering each voxel.
-
-    As in BoneJ, the ball centred on a voxel has as radius its Euclidean distance
-    to the nearest non-bone voxel centre, and each voxel takes the largest
-    diameter among the balls that contain it. Only balls not contained in a
-    neighbour's ball (the distance ridge) are painted, which keeps it fast.
-
-    Args:
-        bone: boolean (z, y, x) mask.
-
-    Returns:
-        float32 array, 0 outside bone.
-    """
-    depth = ndi.distance_transform_edt(bone)
-    # Squared distances are whole numbers: comparing them exactly keeps balls
-    # from spilling onto the non-bone voxel that defines their radius.
-    depth_sq = np.rint(depth * depth).astype(np.int64)
-    centres = np.argwhere(_distance_ridge(depth)).astype(np.int64)
-    radius_sq = np.zeros(bone.shape, dtype=np.int64)
-    _paint_balls(depth_sq, centres, radius_sq)
-    return (2.0 * np.sqrt(radius_sq)).astype(np.float32)
-
-
-@numba.njit(cache=True)
-def _distance_ridge(depth: np.ndarray) -> np.ndarray:
-    """Voxels whose ball is not inside any 26-neighbour's ball."""
-    nz, ny, nx = depth.shape
-    ridge = np.zeros(depth.shape, dtype=np.bool_)
-    for z in range(nz):
-        for y in range(ny):
-            for x in range(nx):
-                r = depth[z, y, x]
-                if r == 0:
-                    continue
-                kept = True
-                for dz in range(-1, 2):
-                    for dy in range(-1, 2):
-                        for dx in range(-1, 2):
-                            zz, yy, xx = z + dz, y + dy, x + dx
-                            if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx:
-                                step = np.sqrt(dz * dz + dy * dy + dx * dx)
-                                if step > 0 and depth[zz, yy, xx] >= r + step:
-                                    kept = False
-                ridge[z, y, x] = kept
-    return ridge
-
-
-@numba.njit(cache=True)
-def _paint_balls(depth_sq: np.ndarray, centres: np.ndarray, radius_sq: np.ndarray) -> None:
-    """Write into ``radius_sq`` the largest squared ball radius covering each voxel."""
-    nz, ny, nx = depth_sq.shape
-    for i in range(centres.shape[0]):
-        z0, y0, x0 = centres[i, 0], centres[i, 1], centres[i, 2]
-        r_sq = depth_sq[z0, y0, x0]
-        reach = int(np.sqrt(r_sq))
-        for z in range(max(z0 - reach, 0), min(z0 + reach + 1, nz)):
-            for y in range(max(y0 - reach, 0), min(y0 + reach + 1, ny)):
-                d_sq = (z - z0) ** 2 + (y - y0) ** 2
-                if d_sq >= r_sq:
-                    continue
-                for x in range(max(x0 - reach, 0), min(x0 + reach + 1, nx)):
-                    if d_sq + (x - x0) ** 2 < r_sq and radius_sq[z, y, x] < r_sq:
-                        radius_sq[z, y, x] = r_sq
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -393,18 +340,20 @@ def _trabecular_bone(
 ) -> tuple[np.ndarray, float]:
     """Grow trabeculae joined to the cortex; return (all bone, mean trabecular thickness in voxels).
 
-    A sparse network in a small block may miss a cortical face; a fresh noise
-    field is then tried, a few times at most.
+    A noise field can fail: its network may miss a cortical face or, near the
+    percolation point, jump past the BV/TV target where two large pieces merge.
+    A fresh field is then tried, a few times at most.
     """
     for _ in range(NOISE_REALISATIONS):
-        noise_spectrum = np.fft.rfftn(rng.standard_normal(shape))
-        found = _tune_shell(noise_spectrum, trabecular, cortical_bone, bv_tv, thickness_vox)
+        sheet, holes = (np.fft.rfftn(rng.standard_normal(shape)) for _ in range(2))
+        found = _tune_shell(sheet, holes, trabecular, cortical_bone, bv_tv, thickness_vox)
         if found is not None:
             _check_reached(found[1], thickness_vox)
             return found
     raise UserError(
-        f"{SECTION}: the trabeculae do not join all cortical faces (bv_tv {bv_tv}, tb_th"
-        f" {thickness_vox:.3g} voxels); use a larger block, thinner trabeculae or a higher bv_tv"
+        f"{SECTION}: could not grow one connected network of bv_tv {bv_tv} and Tb.Th"
+        f" {thickness_vox:.3g} voxels joined to every cortical face; use a larger block,"
+        " a higher bv_tv or thinner trabeculae"
     )
 
 
@@ -417,75 +366,109 @@ def _check_reached(thickness_vox: float, target_vox: float) -> None:
         )
 
 
+class _Try(NamedTuple):
+    """One smoothing length tried: its shell, measured thickness and whether BV/TV and cortex held."""
+
+    sigma: float
+    thickness: float
+    bone: np.ndarray
+    usable: bool
+
+
 def _tune_shell(
-    noise_spectrum: np.ndarray,
+    sheet_noise: np.ndarray,
+    hole_noise: np.ndarray,
     trabecular: np.ndarray,
     cortical_bone: np.ndarray,
     bv_tv: float,
     thickness_vox: float,
 ) -> tuple[np.ndarray, float] | None:
-    """Tune one noise field's shell until BV/TV and Tb.Th match; None if it misses the cortex.
+    """Tune one pair of noise fields' shell until BV/TV and Tb.Th match.
+
+    Args:
+        sheet_noise, hole_noise: Fourier transforms of white noise for the sheet and its holes.
 
     The smoothing length is updated by secant steps on the measured thickness;
-    for each length the level is refined to restore BV/TV after the
-    largest-component step. The closest block found is returned.
+    for each length the level is set to hold BV/TV. The usable shell closest
+    in thickness is returned, or None if no length gave a usable shell.
     """
-    shape = trabecular.shape
     sigma = thickness_vox / (THICKNESS_PER_SIGMA_PER_BV * bv_tv)
-    tried: list[tuple[float, float, np.ndarray]] = []  # (sigma, thickness, bone)
-    for _ in range(8):
-        spectrum = ndi.fourier_gaussian(noise_spectrum, sigma, n=shape[2])
-        smooth = np.fft.irfftn(spectrum, s=shape, axes=(0, 1, 2))
-        bone = _shell_at_bv_tv(np.abs(smooth), trabecular, cortical_bone, bv_tv)
-        if bone is None:
-            return None
-        trabeculae = bone & trabecular
-        thickness = float(local_thickness(trabeculae)[trabeculae].mean())
-        tried.append((sigma, thickness, bone))
-        if abs(thickness / thickness_vox - 1.0) < THICKNESS_TOLERANCE:
+    tried: list[_Try] = []
+    for _ in range(SIGMA_STEPS):
+        distance = np.abs(_smooth(sheet_noise, sigma, trabecular.shape))
+        holes = _smooth(hole_noise, HOLE_SCALE * sigma, trabecular.shape)
+        distance[holes > np.quantile(holes, 1.0 - HOLE_FRACTION)] = np.inf
+        bone, usable = _shell_at_bv_tv(distance, trabecular, cortical_bone, bv_tv)
+        # The morphometry's own Tb.Th (BoneJ conventions), so meta and `abm measure` agree.
+        tried.append(_Try(sigma, mean_thickness(bone & trabecular), bone, usable))
+        if usable and abs(tried[-1].thickness / thickness_vox - 1.0) < THICKNESS_TOLERANCE:
             break
         sigma = _next_sigma(tried, thickness_vox)
-    _, thickness, bone = min(tried, key=lambda t: abs(t[1] - thickness_vox))
-    return bone, thickness
+    usable_tries = [t for t in tried if t.usable]
+    if not usable_tries:
+        return None
+    best = min(usable_tries, key=lambda t: abs(t.thickness - thickness_vox))
+    return best.bone, best.thickness
 
 
-def _next_sigma(tried: list[tuple[float, float, np.ndarray]], target: float) -> float:
+def _smooth(noise_spectrum: np.ndarray, sigma: float, shape: tuple[int, ...]) -> np.ndarray:
+    """Periodic Gaussian smoothing (length ``sigma`` voxels) of white noise given by its rfft."""
+    spectrum = ndi.fourier_gaussian(noise_spectrum, sigma, n=shape[-1])
+    return np.fft.irfftn(spectrum, s=shape, axes=(0, 1, 2))
+
+
+def _next_sigma(tried: list[_Try], target: float) -> float:
     """Next smoothing length: proportional step first, then secant on the last two tries."""
-    sigma, thickness, _ = tried[-1]
-    step = sigma * target / thickness
-    if len(tried) >= 2:
-        s0, t0, _ = tried[-2]
-        if t0 != thickness:
-            step = sigma + (target - thickness) * (sigma - s0) / (thickness - t0)
+    last = tried[-1]
+    step = last.sigma * target / last.thickness
+    if len(tried) >= 2 and tried[-2].thickness != last.thickness:
+        before = tried[-2]
+        slope = (last.sigma - before.sigma) / (last.thickness - before.thickness)
+        step = last.sigma + (target - last.thickness) * slope
     # Bounded steps: thickness is only roughly linear in sigma, and noisy.
-    return float(np.clip(step, 0.5 * sigma, 2.0 * sigma))
+    return float(np.clip(step, 0.5 * last.sigma, 2.0 * last.sigma))
 
 
 def _shell_at_bv_tv(
     field: np.ndarray, trabecular: np.ndarray, cortical_bone: np.ndarray, bv_tv: float
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, bool]:
     """Bone = (field below a level, in the trabecular mask) plus cortex, largest piece only.
 
-    The level starts at the BV/TV quantile of ``field`` and is raised to make up
-    for the fragments the largest-component step removes. Returns None when
-    the largest piece leaves some cortical bone out.
+    Closed marrow pockets, cut off from the main marrow space, are filled with
+    bone. The level is a quantile of ``field``, raised above BV/TV to make up
+    for the fragments the largest-component step removes. Steps follow the BV/TV
+    error, falling back to bisection of the bracket when a step overshoots:
+    the kept fraction jumps where two large pieces merge.
+
+    Returns:
+        The closest shell, and whether it is usable: BV/TV within
+        ``BV_TV_ACCEPT`` and every cortical bone voxel in the piece.
     """
     values = field[trabecular]
-    volume = values.size
+    low, high = 0.0, 1.0
     quantile = bv_tv
-    for _ in range(10):
-        level = np.quantile(values, min(quantile, 1.0))
+    best: tuple[np.ndarray, float] | None = None
+    for _ in range(LEVEL_STEPS):
+        level = np.quantile(values, quantile)
         bone = _largest_component(((field < level) & trabecular) | cortical_bone)
-        achieved = (bone & trabecular).sum() / volume
-        if abs(achieved - bv_tv) < BV_TV_TOLERANCE:
+        bone |= trabecular & ~_largest_component(trabecular & ~bone, connectivity=1)
+        error = (bone & trabecular).sum() / values.size - bv_tv
+        if best is None or abs(error) < abs(best[1]):
+            best = (bone, error)
+        if abs(error) < BV_TV_TOLERANCE:
             break
-        quantile += bv_tv - achieved
-    return None if (cortical_bone & ~bone).any() else bone
+        low, high = (quantile, high) if error < 0 else (low, quantile)
+        quantile -= error
+        if not low < quantile < high:
+            quantile = (low + high) / 2.0
+    bone, error = best
+    return bone, abs(error) <= BV_TV_ACCEPT and not (cortical_bone & ~bone).any()
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 26-connected component of ``mask``."""
-    labels, count = ndi.label(mask, structure=FULL_CONNECTIVITY)
+def _largest_component(mask: np.ndarray, connectivity: int = 3) -> np.ndarray:
+    """The largest component of ``mask``; connectivity 3 = 26 neighbours, 1 = 6 (faces)."""
+    structure = ndi.generate_binary_structure(3, connectivity)
+    labels, count = ndi.label(mask, structure=structure)
     if count <= 1:
         return mask
     sizes = np.bincount(labels.ravel())

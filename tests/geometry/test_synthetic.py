@@ -7,9 +7,9 @@ import porespy
 import pytest
 from scipy import ndimage as ndi
 
+from abm.analysis.thickness import mean_thickness
 from abm.errors import UserError
 from abm.geometry import Tissue, VoxelState, generate_block
-from abm.geometry.synthetic import local_thickness
 
 VOXEL_UM = 20.0
 SHAPE = (80, 80, 80)
@@ -34,13 +34,13 @@ def _porespy_thickness_um(bone: np.ndarray) -> float:
 def _brute_force_thickness(bone: np.ndarray) -> np.ndarray:
     """Largest-sphere diameter map straight from the definition, one radius at a time.
 
-    A voxel's thickness is the largest 2 r among balls {|p - c| < r} with r the
-    distance from centre c to the nearest non-bone voxel.
+    A voxel's thickness is the largest 2 r among balls {|p - c| <= r} with r the
+    distance from centre c to the nearest non-bone voxel (BoneJ's ball), masked to bone.
     """
     depth = ndi.distance_transform_edt(bone)
     diameter = np.zeros(bone.shape)
     for r in np.unique(depth[bone]):
-        covered = ndi.distance_transform_edt(depth != r) < r
+        covered = bone & (ndi.distance_transform_edt(depth != r) <= r)
         diameter[covered] = np.maximum(diameter[covered], 2.0 * r)
     return diameter
 
@@ -50,9 +50,9 @@ def cortical_block() -> VoxelState:
     return generate_block(SHAPE, VOXEL_UM, **CORTEX)
 
 
-@pytest.mark.parametrize(
-    ("bv_tv", "tb_th_um"), [(0.15, 150.0), (0.25, 120.0), (0.35, 200.0)]
-)
+# porespy paints integer radii, so it reads about one voxel below BoneJ's convention
+# (which the generator targets); targets of 7.5+ voxels keep that inside 20 %.
+@pytest.mark.parametrize(("bv_tv", "tb_th_um"), [(0.15, 150.0), (0.25, 160.0), (0.35, 200.0)])
 def test_trabecular_block_hits_bv_tv_and_thickness(bv_tv: float, tb_th_um: float) -> None:
     state = generate_block(SHAPE, VOXEL_UM, bv_tv=bv_tv, tb_th_um=tb_th_um, seed=1)
     bone = state.bone
@@ -60,21 +60,17 @@ def test_trabecular_block_hits_bv_tv_and_thickness(bv_tv: float, tb_th_um: float
     assert abs(bone.mean() - bv_tv) <= 0.02
     assert abs(_porespy_thickness_um(bone) / tb_th_um - 1.0) <= 0.2
     assert state.meta["bv_tv"] == pytest.approx(bone.mean())
-    assert abs(state.meta["tb_th_um"] / tb_th_um - 1.0) <= 0.2
+    assert abs(state.meta["tb_th_um"] / tb_th_um - 1.0) <= 0.1
 
 
-def test_local_thickness_matches_the_definition() -> None:
-    bone = generate_block((40, 40, 40), VOXEL_UM, bv_tv=0.3, tb_th_um=120.0, seed=2).bone
+def test_thickness_in_meta_is_the_largest_sphere_diameter() -> None:
+    state = generate_block((40, 40, 40), VOXEL_UM, bv_tv=0.3, tb_th_um=120.0, seed=2)
+    brute_force = _brute_force_thickness(state.bone)[state.bone].mean() * VOXEL_UM
 
-    np.testing.assert_allclose(local_thickness(bone), _brute_force_thickness(bone), rtol=1e-5)
-
-
-def test_local_thickness_of_a_rod_is_its_diameter() -> None:
-    z, y, x = np.ogrid[:20, :41, :41]
-    rod = np.broadcast_to((y - 20) ** 2 + (x - 20) ** 2 <= 8**2, (20, 41, 41))
-
-    # Digital balls measured to voxel centres read up to one voxel thick (as BoneJ).
-    assert 16.0 <= local_thickness(rod)[rod].mean() <= 17.5
+    assert state.meta["tb_th_um"] == pytest.approx(mean_thickness(state.bone) * VOXEL_UM)
+    # BoneJ's clean-up of surface voxels moves the mean by a few per cent at most.
+    assert state.meta["tb_th_um"] == pytest.approx(brute_force, rel=0.05)
+    assert abs(brute_force / 120.0 - 1.0) <= 0.1
 
 
 def test_bone_is_one_piece_with_the_cortex(cortical_block: VoxelState) -> None:
@@ -82,6 +78,12 @@ def test_bone_is_one_piece_with_the_cortex(cortical_block: VoxelState) -> None:
 
     assert pieces == 1
     assert (cortical_block.bone & cortical_block.trabecular_mask).any()
+
+
+def test_marrow_is_one_face_connected_space(cortical_block: VoxelState) -> None:
+    _, spaces = ndi.label(cortical_block.trabecular_mask & ~cortical_block.bone)
+
+    assert spaces == 1
 
 
 def test_cortex_has_thickness_and_porosity(cortical_block: VoxelState) -> None:
