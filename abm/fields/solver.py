@@ -35,10 +35,12 @@ FACES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
 
 # Defaults of the relative residual tolerance per dtype.
 DEFAULT_REL_TOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-8}
-# A solve also stops when ||r|| <= PRECISION_FLOOR_EPS * eps(dtype) * ||diag x||: the
-# residual that rounding the values to the dtype alone leaves is of that size,
-# so no iteration can go below it (it matters for float32 only).
-PRECISION_FLOOR_EPS = 4.0
+# Rounding floor of the residual, in units of eps(dtype) * ||diag x||: rounding the
+# values to the dtype alone leaves about 0.2 of it, so no iteration goes lower.
+# A solve stops below PRECISION_FLOOR_EPS[0], or below PRECISION_FLOOR_EPS[1] once
+# the residual stagnates (see abm.fields._kernels.solve_field). It matters for
+# float32 only, where a smooth slowly decaying field reaches it before 1e-6.
+PRECISION_FLOOR_EPS = (0.5, 4.0)
 # Values below this are flushed to zero (float32 subnormals are ~10x slower).
 TINY = 1e-30
 # Red-black Gauss-Seidel sweeps before and after each coarse-grid correction, on
@@ -365,7 +367,8 @@ class FieldSolver:
             x, b0, self._r, self._z, self._p, self._q,
             self._xbuf, self._bbuf, self._sbuf, self._gxbuf, self._gybuf, self._gzbuf,
             h.shapes, h.cell_off, h.gx_off, h.gy_off, h.gz_off, self._part_a, self._part_b,
-            NU, bnorm, self.rel_tol, PRECISION_FLOOR_EPS * eps, self.max_cycles, dt(TINY), dt(0.0),
+            NU, bnorm, self.rel_tol, PRECISION_FLOOR_EPS[0] * eps, PRECISION_FLOOR_EPS[1] * eps,
+            self.max_cycles, dt(TINY), dt(0.0),
         )
         rel = rnorm / bnorm if bnorm > 0 else (0.0 if rnorm == 0 else math.inf)
         if status != 0:
