@@ -41,23 +41,55 @@ from numba import njit, prange
 PARALLEL_MIN_CELLS = 4096
 
 
+# Point functions are inlined at numba-IR level (inline="always"): a plain call
+# between njit functions stops LLVM from vectorising the row loops (3x slower).
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _dot8(a, b, n):
+    """sum(a[:n] * b[:n]) in float64 with 8 interleaved accumulators.
+
+    Without fastmath a single accumulator is a latency-bound chain; 8 fixed
+    chains run in parallel, and the summation order stays fixed (deterministic).
+    """
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    s4 = 0.0
+    s5 = 0.0
+    s6 = 0.0
+    s7 = 0.0
+    m = n - n % 8
+    for i in range(0, m, 8):
+        s0 += np.float64(a[i]) * np.float64(b[i])
+        s1 += np.float64(a[i + 1]) * np.float64(b[i + 1])
+        s2 += np.float64(a[i + 2]) * np.float64(b[i + 2])
+        s3 += np.float64(a[i + 3]) * np.float64(b[i + 3])
+        s4 += np.float64(a[i + 4]) * np.float64(b[i + 4])
+        s5 += np.float64(a[i + 5]) * np.float64(b[i + 5])
+        s6 += np.float64(a[i + 6]) * np.float64(b[i + 6])
+        s7 += np.float64(a[i + 7]) * np.float64(b[i + 7])
+    for i in range(m, n):
+        s0 += np.float64(a[i]) * np.float64(b[i])
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
 # --------------------------------------------------------------------------- point updates
 
 
-@njit(cache=True, fastmath=False)
-def _gs_value(bv, sv, xl, xr, xd, xu, xb, xf, gl, gr, gd, gu, gb, gf, tiny, zero):
-    """Gauss-Seidel value of one cell; values below ``tiny`` are flushed to zero.
+@njit(cache=True, fastmath=False, inline="always")
+def _gs_value(bv, idv, xl, xr, xd, xu, xb, xf, gl, gr, gd, gu, gb, gf, tiny, zero):
+    """Gauss-Seidel value of one cell (``idv`` = 1 / diagonal); values below ``tiny`` flushed to 0.
 
     Flushing keeps float32 sweeps out of subnormal arithmetic (10x slower);
     NaN passes through so that the residual check can report it.
     """
-    v = (bv + gl * xl + gr * xr + gd * xd + gu * xu + gb * xb + gf * xf) / (
-        sv + gl + gr + gd + gu + gb + gf
-    )
+    v = (bv + gl * xl + gr * xr + gd * xd + gu * xu + gb * xb + gf * xf) * idv
     return zero if abs(v) < tiny else v
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, inline="always")
 def _res_value(bv, sv, xv, xl, xr, xd, xu, xb, xf, gl, gr, gd, gu, gb, gf):
     """Residual b - A x of one cell, in flux form.
 
@@ -73,73 +105,118 @@ def _res_value(bv, sv, xv, xl, xr, xd, xu, xb, xf, gl, gr, gd, gu, gb, gf):
 
 
 @njit(cache=True, fastmath=False)
-def _gs_plane(x, b, sig, gx, gy, gz, z, colour, tiny, tmp, zrow):
-    """Red-black Gauss-Seidel half-sweep of plane ``z`` for cells of ``colour``.
+def _gs_plane(x, b, idg, gx, gy, gz, z, colour, tiny, tmp, zrow, from_zero):
+    """Red-black Gauss-Seidel update of the cells of ``colour`` in plane ``z``.
 
     A cell (z, y, i) has colour (z + y + i) & 1. Each row is first computed
     whole into ``tmp`` (a contiguous, vectorisable loop that only reads ``x``),
     then the cells of the colour are written back: updating in place would
     create a loop-carried dependence that stops vectorisation.
+    With ``from_zero`` the guess is taken as 0: the colour gets b / diag and
+    the other colour is set to 0 (no need to zero ``x`` beforehand).
     """
     nz, ny, nx = x.shape
     zero = zrow[0]
     for y in range(ny):
         xr = x[z, y]
+        br = b[z, y]
+        dr = idg[z, y]
+        first = (colour + y + z) & 1
+        if from_zero:
+            for i in range(nx):
+                tmp[i] = br[i] * dr[i]
+            for i in range(1 - first, nx, 2):
+                xr[i] = zero
+            for i in range(first, nx, 2):
+                v = tmp[i]
+                xr[i] = zero if abs(v) < tiny else v
+            continue
         xd = x[z, y - 1] if y > 0 else zrow
         xu = x[z, y + 1] if y < ny - 1 else zrow
         xb = x[z - 1, y] if z > 0 else zrow
         xf = x[z + 1, y] if z < nz - 1 else zrow
-        br = b[z, y]
-        sr = sig[z, y]
         gxr = gx[z, y]
         gdr = gy[z, y]
         gur = gy[z, y + 1]
         gbr = gz[z, y]
         gfr = gz[z + 1, y]
         if nx == 1:
-            tmp[0] = _gs_value(br[0], sr[0], zero, zero, xd[0], xu[0], xb[0], xf[0],
+            tmp[0] = _gs_value(br[0], dr[0], zero, zero, xd[0], xu[0], xb[0], xf[0],
                                gxr[0], gxr[1], gdr[0], gur[0], gbr[0], gfr[0], tiny, zero)
         else:
-            tmp[0] = _gs_value(br[0], sr[0], zero, xr[1], xd[0], xu[0], xb[0], xf[0],
+            tmp[0] = _gs_value(br[0], dr[0], zero, xr[1], xd[0], xu[0], xb[0], xf[0],
                                gxr[0], gxr[1], gdr[0], gur[0], gbr[0], gfr[0], tiny, zero)
             for i in range(1, nx - 1):
-                tmp[i] = _gs_value(br[i], sr[i], xr[i - 1], xr[i + 1], xd[i], xu[i], xb[i], xf[i],
+                tmp[i] = _gs_value(br[i], dr[i], xr[i - 1], xr[i + 1], xd[i], xu[i], xb[i], xf[i],
                                    gxr[i], gxr[i + 1], gdr[i], gur[i], gbr[i], gfr[i], tiny, zero)
             j = nx - 1
-            tmp[j] = _gs_value(br[j], sr[j], xr[j - 1], zero, xd[j], xu[j], xb[j], xf[j],
+            tmp[j] = _gs_value(br[j], dr[j], xr[j - 1], zero, xd[j], xu[j], xb[j], xf[j],
                                gxr[j], gxr[j + 1], gdr[j], gur[j], gbr[j], gfr[j], tiny, zero)
-        for i in range((colour + y + z) & 1, nx, 2):
+        for i in range(first, nx, 2):
             xr[i] = tmp[i]
 
 
+@njit(cache=True, fastmath=False)
+def _sweep_chunk_a(x, b, idg, gx, gy, gz, z0, z1, first, tiny, tmp, zrow, from_zero):
+    """Phase A of a fused red-black sweep over planes [z0, z1).
+
+    The first colour of plane z is followed by the second colour of plane
+    z - 1, whose first-colour neighbours (planes z - 2..z) are then final, so
+    both colours cost one pass over memory. The second colour of the chunk's
+    end planes needs first-colour values of the neighbouring chunks and waits
+    for phase B. Every cell sees the same neighbour values as in two separate
+    half-sweeps, so the result does not depend on how planes are chunked.
+    """
+    for z in range(z0, z1):
+        _gs_plane(x, b, idg, gx, gy, gz, z, first, tiny, tmp, zrow, from_zero)
+        if z - 1 > z0:
+            _gs_plane(x, b, idg, gx, gy, gz, z - 1, 1 - first, tiny, tmp, zrow, False)
+
+
+@njit(cache=True, fastmath=False)
+def _sweep_chunk_b(x, b, idg, gx, gy, gz, z0, z1, first, tiny, tmp, zrow):
+    """Phase B: the second colour of the chunk's first and last plane."""
+    _gs_plane(x, b, idg, gx, gy, gz, z0, 1 - first, tiny, tmp, zrow, False)
+    if z1 - 1 > z0:
+        _gs_plane(x, b, idg, gx, gy, gz, z1 - 1, 1 - first, tiny, tmp, zrow, False)
+
+
 @njit(cache=True, fastmath=False, parallel=True)
-def _gs_half_par(x, b, sig, gx, gy, gz, colour, tiny, zero):
+def _sweep_par(x, b, idg, gx, gy, gz, first, tiny, zero, from_zero, n_chunks):
     nz, ny, nx = x.shape
-    for z in prange(nz):
+    for c in prange(n_chunks):
         tmp = np.empty(nx, dtype=x.dtype)
         zrow = np.full(nx, zero, dtype=x.dtype)
-        _gs_plane(x, b, sig, gx, gy, gz, z, colour, tiny, tmp, zrow)
+        _sweep_chunk_a(x, b, idg, gx, gy, gz, c * nz // n_chunks, (c + 1) * nz // n_chunks, first, tiny,
+                       tmp, zrow, from_zero)
+    for c in prange(n_chunks):
+        tmp = np.empty(nx, dtype=x.dtype)
+        zrow = np.full(nx, zero, dtype=x.dtype)
+        _sweep_chunk_b(x, b, idg, gx, gy, gz, c * nz // n_chunks, (c + 1) * nz // n_chunks, first, tiny,
+                       tmp, zrow)
 
 
 @njit(cache=True, fastmath=False)
-def _gs_half_ser(x, b, sig, gx, gy, gz, colour, tiny, zero):
+def smooth(x, b, idg, gx, gy, gz, sweeps, first_colour, tiny, zero, from_zero, threads):
+    """``sweeps`` red-black sweeps, each colour ``first_colour`` then the other.
+
+    ``idg`` is 1 / diagonal. With ``from_zero`` the guess in ``x`` is ignored
+    and taken as 0. Planes are split into one chunk per thread (``threads``)
+    on large levels; the result is the same for any split (see
+    :func:`_sweep_chunk_a`), so it does not depend on the thread count.
+    """
     nz, ny, nx = x.shape
-    tmp = np.empty(nx, dtype=x.dtype)
-    zrow = np.full(nx, zero, dtype=x.dtype)
-    for z in range(nz):
-        _gs_plane(x, b, sig, gx, gy, gz, z, colour, tiny, tmp, zrow)
-
-
-@njit(cache=True, fastmath=False)
-def smooth(x, b, sig, gx, gy, gz, sweeps, first_colour, tiny, zero):
-    """``sweeps`` red-black sweeps, each colour ``first_colour`` then the other."""
     par = x.size >= PARALLEL_MIN_CELLS
-    for _ in range(sweeps):
-        for c in (first_colour, 1 - first_colour):
-            if par:
-                _gs_half_par(x, b, sig, gx, gy, gz, c, tiny, zero)
-            else:
-                _gs_half_ser(x, b, sig, gx, gy, gz, c, tiny, zero)
+    n_chunks = min(threads, nz) if par else 1
+    for k in range(sweeps):
+        fz = from_zero and k == 0
+        if n_chunks > 1:
+            _sweep_par(x, b, idg, gx, gy, gz, first_colour, tiny, zero, fz, n_chunks)
+        else:
+            tmp = np.empty(nx, dtype=x.dtype)
+            zrow = np.full(nx, zero, dtype=x.dtype)
+            _sweep_chunk_a(x, b, idg, gx, gy, gz, 0, nz, first_colour, tiny, tmp, zrow, fz)
+            _sweep_chunk_b(x, b, idg, gx, gy, gz, 0, nz, first_colour, tiny, tmp, zrow)
 
 
 # --------------------------------------------------------------------------- residual
@@ -147,7 +224,7 @@ def smooth(x, b, sig, gx, gy, gz, sweeps, first_colour, tiny, zero):
 
 @njit(cache=True, fastmath=False)
 def _residual_row(x, b, sig, gx, gy, gz, z, y, tmp, zrow):
-    """Residual of row (z, y) into ``tmp``; returns (sum r^2, sum (diag x)^2) in float64."""
+    """Residual b - A x of row (z, y) into ``tmp``."""
     nz, ny, nx = x.shape
     zero = zrow[0]
     xr = x[z, y]
@@ -162,78 +239,56 @@ def _residual_row(x, b, sig, gx, gy, gz, z, y, tmp, zrow):
     gur = gy[z, y + 1]
     gbr = gz[z, y]
     gfr = gz[z + 1, y]
-    rr = 0.0
-    dd = 0.0
-    for i in range(nx):
-        xl = xr[i - 1] if i > 0 else zero
-        xp = xr[i + 1] if i < nx - 1 else zero
-        r = _res_value(br[i], sr[i], xr[i], xl, xp, xd[i], xu[i], xb[i], xf[i],
-                       gxr[i], gxr[i + 1], gdr[i], gur[i], gbr[i], gfr[i])
-        tmp[i] = r
-        diag_x = (sr[i] + gxr[i] + gxr[i + 1] + gdr[i] + gur[i] + gbr[i] + gfr[i]) * xr[i]
-        rr += np.float64(r) * np.float64(r)
-        dd += np.float64(diag_x) * np.float64(diag_x)
-    return rr, dd
+    if nx == 1:
+        tmp[0] = _res_value(br[0], sr[0], xr[0], zero, zero, xd[0], xu[0], xb[0], xf[0],
+                            gxr[0], gxr[1], gdr[0], gur[0], gbr[0], gfr[0])
+    else:
+        tmp[0] = _res_value(br[0], sr[0], xr[0], zero, xr[1], xd[0], xu[0], xb[0], xf[0],
+                            gxr[0], gxr[1], gdr[0], gur[0], gbr[0], gfr[0])
+        for i in range(1, nx - 1):
+            tmp[i] = _res_value(br[i], sr[i], xr[i], xr[i - 1], xr[i + 1], xd[i], xu[i], xb[i], xf[i],
+                                gxr[i], gxr[i + 1], gdr[i], gur[i], gbr[i], gfr[i])
+        j = nx - 1
+        tmp[j] = _res_value(br[j], sr[j], xr[j], xr[j - 1], zero, xd[j], xu[j], xb[j], xf[j],
+                            gxr[j], gxr[j + 1], gdr[j], gur[j], gbr[j], gfr[j])
 
 
 @njit(cache=True, fastmath=False)
-def _restrict_plane(x, b, sig, gx, gy, gz, bc, k, tmp, zrow, part_rr, part_dd):
+def _restrict_plane(x, b, sig, gx, gy, gz, bc, k, tmp, zrow):
     """Sum the residuals of the children of coarse plane ``k`` into ``bc[k]``."""
     nz, ny, nx = x.shape
     bck = bc[k]
     bck[:, :] = zrow[0]
-    rr = 0.0
-    dd = 0.0
     for z in range(2 * k, min(2 * k + 2, nz)):
         for y in range(ny):
-            a, d = _residual_row(x, b, sig, gx, gy, gz, z, y, tmp, zrow)
-            rr += a
-            dd += d
+            _residual_row(x, b, sig, gx, gy, gz, z, y, tmp, zrow)
             crow = bck[y >> 1]
             for i in range(nx >> 1):
                 crow[i] += tmp[2 * i] + tmp[2 * i + 1]
             if nx & 1:
                 crow[nx >> 1] += tmp[nx - 1]
-    part_rr[k] = rr
-    part_dd[k] = dd
 
 
 @njit(cache=True, fastmath=False, parallel=True)
-def _restrict_par(x, b, sig, gx, gy, gz, bc, part_rr, part_dd, zero):
+def _restrict_par(x, b, sig, gx, gy, gz, bc, zero):
     nx = x.shape[2]
     for k in prange(bc.shape[0]):
         tmp = np.empty(nx, dtype=x.dtype)
         zrow = np.full(nx, zero, dtype=x.dtype)
-        _restrict_plane(x, b, sig, gx, gy, gz, bc, k, tmp, zrow, part_rr, part_dd)
+        _restrict_plane(x, b, sig, gx, gy, gz, bc, k, tmp, zrow)
 
 
 @njit(cache=True, fastmath=False)
-def _restrict_ser(x, b, sig, gx, gy, gz, bc, part_rr, part_dd, zero):
-    nx = x.shape[2]
-    tmp = np.empty(nx, dtype=x.dtype)
-    zrow = np.full(nx, zero, dtype=x.dtype)
-    for k in range(bc.shape[0]):
-        _restrict_plane(x, b, sig, gx, gy, gz, bc, k, tmp, zrow, part_rr, part_dd)
-
-
-@njit(cache=True, fastmath=False)
-def residual_restrict(x, b, sig, gx, gy, gz, bc, part_rr, part_dd, zero):
-    """Coarse right-hand side ``bc = P^T (b - A x)``; returns (||r||_2, ||diag x||_2).
-
-    The norms are summed per coarse plane and then serially, so they do not
-    depend on the thread count.
-    """
-    nk = bc.shape[0]
+def residual_restrict(x, b, sig, gx, gy, gz, bc, zero):
+    """Coarse right-hand side ``bc = P^T (b - A x)`` (residuals summed into the parent)."""
     if x.size >= PARALLEL_MIN_CELLS:
-        _restrict_par(x, b, sig, gx, gy, gz, bc, part_rr, part_dd, zero)
+        _restrict_par(x, b, sig, gx, gy, gz, bc, zero)
     else:
-        _restrict_ser(x, b, sig, gx, gy, gz, bc, part_rr, part_dd, zero)
-    rr = 0.0
-    dd = 0.0
-    for k in range(nk):
-        rr += part_rr[k]
-        dd += part_dd[k]
-    return np.sqrt(rr), np.sqrt(dd)
+        nx = x.shape[2]
+        tmp = np.empty(nx, dtype=x.dtype)
+        zrow = np.full(nx, zero, dtype=x.dtype)
+        for k in range(bc.shape[0]):
+            _restrict_plane(x, b, sig, gx, gy, gz, bc, k, tmp, zrow)
 
 
 # --------------------------------------------------------------------------- prolongation
@@ -273,7 +328,7 @@ def prolong_add(xc, x):
 # --------------------------------------------------------------------------- coefficients
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, inline="always")
 def _harmonic(a, b):
     """a b / (a + b), and 0 when both are 0 (half the harmonic mean)."""
     s = a + b
@@ -367,16 +422,43 @@ def setup_fine(x, src, upt, w, b, sig, gx, gy, gz, d_marrow, d_delta, inv_h2, s0
             if z == nz - 1:
                 for i in range(nx):
                     br[i] += gz[nz, y, i] * bc_val[5]
-            for i in range(nx):
-                bb += np.float64(br[i]) * np.float64(br[i])
+            bb += _dot8(br, br, nx)
             dprev, dz = dz, dprev
         part_bb[z] = bb
         part_bad[z] = bad
 
 
 @njit(cache=True, fastmath=False)
-def _restrict_coeff_plane(sig, gx, gy, gz, sigc, gxc, gyc, gzc, rx, ry, rz, k):
-    """Coarse reaction and face conductances of coarse plane ``k`` (and z-face ``k``)."""
+def _inv_diag_plane(sig, gx, gy, gz, idg, z):
+    """1 / (sig + sum of the six face conductances) for plane ``z`` (0 where that sum is 0)."""
+    ny, nx = sig.shape[1], sig.shape[2]
+    for y in range(ny):
+        sr = sig[z, y]
+        gxr = gx[z, y]
+        gdr = gy[z, y]
+        gur = gy[z, y + 1]
+        gbr = gz[z, y]
+        gfr = gz[z + 1, y]
+        dr = idg[z, y]
+        for i in range(nx):
+            d = sr[i] + gxr[i] + gxr[i + 1] + gdr[i] + gur[i] + gbr[i] + gfr[i]
+            dr[i] = 1 / d if d > 0 else d
+
+
+@njit(cache=True, fastmath=False)
+def inverse_diagonal(sig, gx, gy, gz, idg):
+    """Inverse diagonal of a (small) level, serially."""
+    for z in range(sig.shape[0]):
+        _inv_diag_plane(sig, gx, gy, gz, idg, z)
+
+
+@njit(cache=True, fastmath=False)
+def _restrict_coeff_plane(sig, gx, gy, gz, idg, sigc, gxc, gyc, gzc, rx, ry, rz, k):
+    """Coarse reaction and face conductances of coarse plane ``k`` (and z-face ``k``).
+
+    Also writes the fine inverse diagonal of the children planes, which reads
+    the same arrays.
+    """
     nz, ny, nx = sig.shape
     nzc, nyc, nxc = sigc.shape
     zero = rx[0] - rx[0]
@@ -385,6 +467,7 @@ def _restrict_coeff_plane(sig, gx, gy, gz, sigc, gxc, gyc, gzc, rx, ry, rz, k):
         gxc[k, :, :] = zero
         gyc[k, :, :] = zero
         for z in range(2 * k, min(2 * k + 2, nz)):
+            _inv_diag_plane(sig, gx, gy, gz, idg, z)
             for y in range(ny):
                 srow = sig[z, y]
                 crow = sigc[k, y >> 1]
@@ -420,19 +503,22 @@ def _restrict_coeff_plane(sig, gx, gy, gz, sigc, gxc, gyc, gzc, rx, ry, rz, k):
 
 
 @njit(cache=True, fastmath=False, parallel=True)
-def _restrict_coeff_par(sig, gx, gy, gz, sigc, gxc, gyc, gzc, rx, ry, rz):
+def _restrict_coeff_par(sig, gx, gy, gz, idg, sigc, gxc, gyc, gzc, rx, ry, rz):
     for k in prange(sigc.shape[0] + 1):
-        _restrict_coeff_plane(sig, gx, gy, gz, sigc, gxc, gyc, gzc, rx, ry, rz, k)
+        _restrict_coeff_plane(sig, gx, gy, gz, idg, sigc, gxc, gyc, gzc, rx, ry, rz, k)
 
 
 @njit(cache=True, fastmath=False)
-def restrict_coefficients(sig, gx, gy, gz, sigc, gxc, gyc, gzc, rx, ry, rz):
-    """Coarse operator by aggregation: summed reaction, summed face conductances x distance ratio."""
+def restrict_coefficients(sig, gx, gy, gz, idg, sigc, gxc, gyc, gzc, rx, ry, rz):
+    """Coarse operator by aggregation: summed reaction, summed face conductances x distance ratio.
+
+    Also fills ``idg``, the inverse diagonal of the fine level.
+    """
     if sig.size >= PARALLEL_MIN_CELLS:
-        _restrict_coeff_par(sig, gx, gy, gz, sigc, gxc, gyc, gzc, rx, ry, rz)
+        _restrict_coeff_par(sig, gx, gy, gz, idg, sigc, gxc, gyc, gzc, rx, ry, rz)
     else:
         for k in range(sigc.shape[0] + 1):
-            _restrict_coeff_plane(sig, gx, gy, gz, sigc, gxc, gyc, gzc, rx, ry, rz, k)
+            _restrict_coeff_plane(sig, gx, gy, gz, idg, sigc, gxc, gyc, gzc, rx, ry, rz, k)
 
 
 
@@ -453,10 +539,11 @@ def _face_shapes(shape):
 
 
 @njit(cache=True, fastmath=False)
-def build_coarse_levels(shapes, sbuf, gxbuf, gybuf, gzbuf, cell_off, gx_off, gy_off, gz_off,
+def build_coarse_levels(shapes, sbuf, dbuf, gxbuf, gybuf, gzbuf, cell_off, gx_off, gy_off, gz_off,
                         rat_x, rat_y, rat_z, rat_x_off, rat_y_off, rat_z_off):
-    """Restrict the reaction term and conductances from level 0 down to the last level."""
-    for lev in range(1, shapes.shape[0]):
+    """Restrict the reaction term and conductances from level 0 down; inverse diagonals of all levels."""
+    n_lev = shapes.shape[0]
+    for lev in range(1, n_lev):
         fs = shapes[lev - 1]
         cs = shapes[lev]
         fx, fy, fz = _face_shapes(fs)
@@ -464,17 +551,22 @@ def build_coarse_levels(shapes, sbuf, gxbuf, gybuf, gzbuf, cell_off, gx_off, gy_
         restrict_coefficients(
             _lev(sbuf, cell_off, lev - 1, fs), _lev(gxbuf, gx_off, lev - 1, fx),
             _lev(gybuf, gy_off, lev - 1, fy), _lev(gzbuf, gz_off, lev - 1, fz),
-            _lev(sbuf, cell_off, lev, cs), _lev(gxbuf, gx_off, lev, cx),
+            _lev(dbuf, cell_off, lev - 1, fs), _lev(sbuf, cell_off, lev, cs), _lev(gxbuf, gx_off, lev, cx),
             _lev(gybuf, gy_off, lev, cy), _lev(gzbuf, gz_off, lev, cz),
             rat_x[rat_x_off[lev]:rat_x_off[lev + 1]], rat_y[rat_y_off[lev]:rat_y_off[lev + 1]],
             rat_z[rat_z_off[lev]:rat_z_off[lev + 1]],
         )
+    last = shapes[n_lev - 1]
+    fx, fy, fz = _face_shapes(last)
+    inverse_diagonal(_lev(sbuf, cell_off, n_lev - 1, last), _lev(gxbuf, gx_off, n_lev - 1, fx),
+                     _lev(gybuf, gy_off, n_lev - 1, fy), _lev(gzbuf, gz_off, n_lev - 1, fz),
+                     _lev(dbuf, cell_off, n_lev - 1, last))
 
 
 # --------------------------------------------------------------------------- conjugate gradients
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, inline="always")
 def _apply_value(pv, sv, pl, pr, pd, pu, pb, pf, gl, gr, gd, gu, gb, gf):
     """(A p) of one cell, in flux form like :func:`_res_value`."""
     return sv * pv + (
@@ -503,13 +595,19 @@ def matvec_dot(p, sig, gx, gy, gz, q, part):
             gbr = gz[z, y]
             gfr = gz[z + 1, y]
             qr = q[z, y]
-            for i in range(nx):
-                pl = pr_[i - 1] if i > 0 else zero
-                pp = pr_[i + 1] if i < nx - 1 else zero
-                v = _apply_value(pr_[i], sr[i], pl, pp, pd[i], pu[i], pb[i], pf[i],
-                                 gxr[i], gxr[i + 1], gdr[i], gur[i], gbr[i], gfr[i])
-                qr[i] = v
-                acc += np.float64(pr_[i]) * np.float64(v)
+            if nx == 1:
+                qr[0] = _apply_value(pr_[0], sr[0], zero, zero, pd[0], pu[0], pb[0], pf[0],
+                                     gxr[0], gxr[1], gdr[0], gur[0], gbr[0], gfr[0])
+            else:
+                qr[0] = _apply_value(pr_[0], sr[0], zero, pr_[1], pd[0], pu[0], pb[0], pf[0],
+                                     gxr[0], gxr[1], gdr[0], gur[0], gbr[0], gfr[0])
+                for i in range(1, nx - 1):
+                    qr[i] = _apply_value(pr_[i], sr[i], pr_[i - 1], pr_[i + 1], pd[i], pu[i], pb[i], pf[i],
+                                         gxr[i], gxr[i + 1], gdr[i], gur[i], gbr[i], gfr[i])
+                j = nx - 1
+                qr[j] = _apply_value(pr_[j], sr[j], pr_[j - 1], zero, pd[j], pu[j], pb[j], pf[j],
+                                     gxr[j], gxr[j + 1], gdr[j], gur[j], gbr[j], gfr[j])
+            acc += _dot8(pr_, qr, nx)
         part[z] = acc
     total = 0.0
     for z in range(nz):
@@ -519,16 +617,27 @@ def matvec_dot(p, sig, gx, gy, gz, q, part):
 
 @njit(cache=True, fastmath=False, parallel=True)
 def residual_full(x, b, sig, gx, gy, gz, r, part_rr, part_dd):
-    """``r = b - A x``; returns (||r||_2, ||diag x||_2)."""
+    """``r = b - A x``; returns (||r||_2, ||diag x||_2), the latter for the rounding floor."""
     nz, ny, nx = x.shape
     for z in prange(nz):
         zrow = np.zeros(nx, dtype=x.dtype)
+        tmp = np.empty(nx, dtype=x.dtype)
         rr = 0.0
         dd = 0.0
         for y in range(ny):
-            a, d = _residual_row(x, b, sig, gx, gy, gz, z, y, r[z, y], zrow)
-            rr += a
-            dd += d
+            rrow = r[z, y]
+            _residual_row(x, b, sig, gx, gy, gz, z, y, rrow, zrow)
+            rr += _dot8(rrow, rrow, nx)
+            xr = x[z, y]
+            sr = sig[z, y]
+            gxr = gx[z, y]
+            gdr = gy[z, y]
+            gur = gy[z, y + 1]
+            gbr = gz[z, y]
+            gfr = gz[z + 1, y]
+            for i in range(nx):
+                tmp[i] = (sr[i] + gxr[i] + gxr[i + 1] + gdr[i] + gur[i] + gbr[i] + gfr[i]) * xr[i]
+            dd += _dot8(tmp, tmp, nx)
         part_rr[z] = rr
         part_dd[z] = dd
     rr = 0.0
@@ -549,13 +658,14 @@ def cg_update(x, r, p, q, alpha, part):
     q2 = q.reshape((nz, -1))
     m = x2.shape[1]
     for z in prange(nz):
-        acc = 0.0
+        xz = x2[z]
+        rz = r2[z]
+        pz = p2[z]
+        qz = q2[z]
         for i in range(m):
-            x2[z, i] += alpha * p2[z, i]
-            v = r2[z, i] - alpha * q2[z, i]
-            r2[z, i] = v
-            acc += np.float64(v) * np.float64(v)
-        part[z] = acc
+            xz[i] += alpha * pz[i]
+            rz[i] -= alpha * qz[i]
+        part[z] = _dot8(rz, rz, m)
     total = 0.0
     for z in range(nz):
         total += part[z]
@@ -570,10 +680,7 @@ def dot(a, b, part):
     b2 = b.reshape((nz, -1))
     m = a2.shape[1]
     for z in prange(nz):
-        acc = 0.0
-        for i in range(m):
-            acc += np.float64(a2[z, i]) * np.float64(b2[z, i])
-        part[z] = acc
+        part[z] = _dot8(a2[z], b2[z], m)
     total = 0.0
     for z in range(nz):
         total += part[z]
@@ -593,8 +700,8 @@ def xpby(z_, p, beta):
 
 
 @njit(cache=True, fastmath=False)
-def vcycle(z0, r0, xbuf, bbuf, sbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off, gz_off,
-           part_a, part_b, nu, tiny, zero):
+def vcycle(z0, r0, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off, gz_off,
+           nu, tiny, zero, threads):
     """``z0 = M r0``: one symmetric V(nu, nu) cycle from a zero guess.
 
     Pre-smoothing runs red then black, post-smoothing black then red, and the
@@ -602,53 +709,39 @@ def vcycle(z0, r0, xbuf, bbuf, sbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_o
     The one-cell coarsest level is solved exactly by a single update.
     """
     n_lev = shapes.shape[0]
-    s0 = shapes[0]
-    fx, fy, fz = _face_shapes(s0)
-    sig0 = _lev(sbuf, cell_off, 0, s0)
-    g0x = _lev(gxbuf, gx_off, 0, fx)
-    g0y = _lev(gybuf, gy_off, 0, fy)
-    g0z = _lev(gzbuf, gz_off, 0, fz)
-    z0[:, :, :] = zero
-    smooth(z0, r0, sig0, g0x, g0y, g0z, nu, 0, tiny, zero)
-    if n_lev == 1:
-        smooth(z0, r0, sig0, g0x, g0y, g0z, nu, 1, tiny, zero)
-        return
-    residual_restrict(z0, r0, sig0, g0x, g0y, g0z, _lev(bbuf, cell_off, 1, shapes[1]), part_a, part_b, zero)
-    for lev in range(1, n_lev):
+    for lev in range(n_lev):  # down: smooth from zero, restrict the residual
         s = shapes[lev]
         fx, fy, fz = _face_shapes(s)
-        x = _lev(xbuf, cell_off, lev, s)
-        x[:, :, :] = zero
-        b = _lev(bbuf, cell_off, lev, s)
+        x = z0 if lev == 0 else _lev(xbuf, cell_off, lev, s)
+        b = r0 if lev == 0 else _lev(bbuf, cell_off, lev, s)
         sig = _lev(sbuf, cell_off, lev, s)
+        idg = _lev(dbuf, cell_off, lev, s)
         gx = _lev(gxbuf, gx_off, lev, fx)
         gy = _lev(gybuf, gy_off, lev, fy)
         gz = _lev(gzbuf, gz_off, lev, fz)
-        if lev == n_lev - 1:  # one cell: one update is the exact solve
-            smooth(x, b, sig, gx, gy, gz, 1, 0, tiny, zero)
+        if lev == n_lev - 1:
+            if n_lev == 1:  # the fine grid is the only level: smoothing is all there is
+                smooth(x, b, idg, gx, gy, gz, nu, 0, tiny, zero, True, threads)
+                smooth(x, b, idg, gx, gy, gz, nu, 1, tiny, zero, False, threads)
+            else:  # one cell: one update is the exact solve
+                smooth(x, b, idg, gx, gy, gz, 1, 0, tiny, zero, True, threads)
         else:
-            smooth(x, b, sig, gx, gy, gz, nu, 0, tiny, zero)
-            residual_restrict(x, b, sig, gx, gy, gz, _lev(bbuf, cell_off, lev + 1, shapes[lev + 1]),
-                              part_a, part_b, zero)
-    for lev in range(n_lev - 2, -1, -1):
+            smooth(x, b, idg, gx, gy, gz, nu, 0, tiny, zero, True, threads)
+            residual_restrict(x, b, sig, gx, gy, gz, _lev(bbuf, cell_off, lev + 1, shapes[lev + 1]), zero)
+    for lev in range(n_lev - 2, -1, -1):  # up: add the coarse correction, smooth (colours reversed)
         s = shapes[lev]
         fx, fy, fz = _face_shapes(s)
-        xc = _lev(xbuf, cell_off, lev + 1, shapes[lev + 1])
-        if lev == 0:
-            prolong_add(xc, z0)
-            smooth(z0, r0, sig0, g0x, g0y, g0z, nu, 1, tiny, zero)
-        else:
-            x = _lev(xbuf, cell_off, lev, s)
-            prolong_add(xc, x)
-            smooth(x, _lev(bbuf, cell_off, lev, s), _lev(sbuf, cell_off, lev, s),
-                   _lev(gxbuf, gx_off, lev, fx), _lev(gybuf, gy_off, lev, fy),
-                   _lev(gzbuf, gz_off, lev, fz), nu, 1, tiny, zero)
+        x = z0 if lev == 0 else _lev(xbuf, cell_off, lev, s)
+        b = r0 if lev == 0 else _lev(bbuf, cell_off, lev, s)
+        prolong_add(_lev(xbuf, cell_off, lev + 1, shapes[lev + 1]), x)
+        smooth(x, b, _lev(dbuf, cell_off, lev, s), _lev(gxbuf, gx_off, lev, fx), _lev(gybuf, gy_off, lev, fy),
+               _lev(gzbuf, gz_off, lev, fz), nu, 1, tiny, zero, False, threads)
 
 
 @njit(cache=True, fastmath=False)
-def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, gxbuf, gybuf, gzbuf, shapes, cell_off,
+def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off,
                 gx_off, gy_off, gz_off, part_a, part_b, nu, bnorm, tol, floor_lo, floor_hi, max_iter,
-                tiny, zero):
+                tiny, zero, threads):
     """Conjugate gradients preconditioned by :func:`vcycle`, from the guess in ``x`` (updated in place).
 
     Converged when the true residual satisfies ``||r|| <= tol ||b||``, or when
@@ -682,8 +775,8 @@ def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, gxbuf, gybuf, gzbuf, shapes
         if it >= max_iter:
             return it, rnorm, dnorm, 1
         previous = rnorm
-        vcycle(zv, r, xbuf, bbuf, sbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off, gz_off,
-               part_a, part_b, nu, tiny, zero)
+        vcycle(zv, r, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off, gz_off,
+               nu, tiny, zero, threads)
         rz = dot(r, zv, part_a)
         p[:, :, :] = zv
         while True:
@@ -697,8 +790,8 @@ def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, gxbuf, gybuf, gzbuf, shapes
                 return it, rn, dnorm, 2
             if rn <= tol * bnorm or rn <= floor_lo * dnorm or it >= max_iter:
                 break  # confirm on the true residual
-            vcycle(zv, r, xbuf, bbuf, sbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off, gz_off,
-                   part_a, part_b, nu, tiny, zero)
+            vcycle(zv, r, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off,
+                   gz_off, nu, tiny, zero, threads)
             rz_new = dot(r, zv, part_a)
             xpby(zv, p, x.dtype.type(rz_new / rz))
             rz = rz_new

@@ -25,6 +25,8 @@ class _Level:
     def __init__(self, sig: np.ndarray, gx: np.ndarray, gy: np.ndarray, gz: np.ndarray) -> None:
         self.sig, self.gx, self.gy, self.gz = sig, gx, gy, gz
         self.diag = sig + gx[:, :, :-1] + gx[:, :, 1:] + gy[:, :-1] + gy[:, 1:] + gz[:-1] + gz[1:]
+        with np.errstate(divide="ignore"):
+            self.inv_diag = np.where(self.diag > 0, 1 / self.diag, self.diag).astype(sig.dtype)
         nz, ny, nx = sig.shape
         zz, yy, xx = np.ogrid[:nz, :ny, :nx]
         parity = (zz + yy + xx) & 1
@@ -67,7 +69,7 @@ class _Level:
         tiny = x.dtype.type(TINY)
         for _ in range(sweeps):
             for c in (first, 1 - first):
-                v = (b + self.neighbour_sum(x)) / self.diag
+                v = (b + self.neighbour_sum(x)) * self.inv_diag
                 v[np.abs(v) < tiny] = 0
                 mask = self.colour[c]
                 x[mask] = v[mask]

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+import numba
 import numpy as np
 
 from abm.errors import UserError
@@ -281,6 +282,7 @@ class FieldSolver:
         self._xbuf = np.zeros(n_cells, dtype=dt)
         self._bbuf = np.zeros(n_cells, dtype=dt)
         self._sbuf = np.zeros(n_cells, dtype=dt)
+        self._dbuf = np.zeros(n_cells, dtype=dt)
         self._gxbuf = np.zeros(int(h.gx_off[-1]), dtype=dt)
         self._gybuf = np.zeros(int(h.gy_off[-1]), dtype=dt)
         self._gzbuf = np.zeros(int(h.gz_off[-1]), dtype=dt)
@@ -359,16 +361,16 @@ class FieldSolver:
         bnorm = math.sqrt(float(self._part_a[:nz].sum()))
         h = self._hier
         K.build_coarse_levels(
-            h.shapes, self._sbuf, self._gxbuf, self._gybuf, self._gzbuf,
+            h.shapes, self._sbuf, self._dbuf, self._gxbuf, self._gybuf, self._gzbuf,
             h.cell_off, h.gx_off, h.gy_off, h.gz_off, *self._rat, h.rat_x_off, h.rat_y_off, h.rat_z_off,
         )
         eps = float(np.finfo(self.dtype).eps)
         iters, rnorm, dnorm, status = K.solve_field(
             x, b0, self._r, self._z, self._p, self._q,
-            self._xbuf, self._bbuf, self._sbuf, self._gxbuf, self._gybuf, self._gzbuf,
+            self._xbuf, self._bbuf, self._sbuf, self._dbuf, self._gxbuf, self._gybuf, self._gzbuf,
             h.shapes, h.cell_off, h.gx_off, h.gy_off, h.gz_off, self._part_a, self._part_b,
             NU, bnorm, self.rel_tol, PRECISION_FLOOR_EPS[0] * eps, PRECISION_FLOOR_EPS[1] * eps,
-            self.max_cycles, dt(TINY), dt(0.0),
+            self.max_cycles, dt(TINY), dt(0.0), numba.get_num_threads(),
         )
         rel = rnorm / bnorm if bnorm > 0 else (0.0 if rnorm == 0 else math.inf)
         if status != 0:
