@@ -702,7 +702,7 @@ def xpby(z_, p, beta):
 @njit(cache=True, fastmath=False)
 def vcycle(z0, r0, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off, gz_off,
            nu, tiny, zero, threads):
-    """``z0 = M r0``: one symmetric V(nu, nu) cycle from a zero guess.
+    """``z0 = M r0``: one symmetric V-cycle from a zero guess, ``nu[level]`` sweeps before and after.
 
     Pre-smoothing runs red then black, post-smoothing black then red, and the
     transfers satisfy R = P^T, so M is symmetric (a valid CG preconditioner).
@@ -721,12 +721,12 @@ def vcycle(z0, r0, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off
         gz = _lev(gzbuf, gz_off, lev, fz)
         if lev == n_lev - 1:
             if n_lev == 1:  # the fine grid is the only level: smoothing is all there is
-                smooth(x, b, idg, gx, gy, gz, nu, 0, tiny, zero, True, threads)
-                smooth(x, b, idg, gx, gy, gz, nu, 1, tiny, zero, False, threads)
+                smooth(x, b, idg, gx, gy, gz, nu[lev], 0, tiny, zero, True, threads)
+                smooth(x, b, idg, gx, gy, gz, nu[lev], 1, tiny, zero, False, threads)
             else:  # one cell: one update is the exact solve
                 smooth(x, b, idg, gx, gy, gz, 1, 0, tiny, zero, True, threads)
         else:
-            smooth(x, b, idg, gx, gy, gz, nu, 0, tiny, zero, True, threads)
+            smooth(x, b, idg, gx, gy, gz, nu[lev], 0, tiny, zero, True, threads)
             residual_restrict(x, b, sig, gx, gy, gz, _lev(bbuf, cell_off, lev + 1, shapes[lev + 1]), zero)
     for lev in range(n_lev - 2, -1, -1):  # up: add the coarse correction, smooth (colours reversed)
         s = shapes[lev]
@@ -735,7 +735,7 @@ def vcycle(z0, r0, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off
         b = r0 if lev == 0 else _lev(bbuf, cell_off, lev, s)
         prolong_add(_lev(xbuf, cell_off, lev + 1, shapes[lev + 1]), x)
         smooth(x, b, _lev(dbuf, cell_off, lev, s), _lev(gxbuf, gx_off, lev, fx), _lev(gybuf, gy_off, lev, fy),
-               _lev(gzbuf, gz_off, lev, fz), nu, 1, tiny, zero, False, threads)
+               _lev(gzbuf, gz_off, lev, fz), nu[lev], 1, tiny, zero, False, threads)
 
 
 @njit(cache=True, fastmath=False)
@@ -746,15 +746,17 @@ def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, 
 
     Converged when the true residual satisfies ``||r|| <= tol ||b||``, or when
     it is at the rounding floor of the dtype: ``||r|| <= floor_lo ||diag x||``,
-    or ``<= floor_hi ||diag x||`` and no better than half the previous check
-    (stagnation). Rounding the values to the dtype alone leaves a residual of
-    about ``0.2 eps ||diag x||``; float32 reaches it before 1e-6 on smooth,
-    slowly decaying fields. The recursive CG residual only triggers a check of
-    the true residual; if that check fails CG restarts from the true residual.
+    or ``<= floor_hi ||diag x||`` after a CG round whose recursive residual met
+    the criteria (the gap between the two is then rounding) or no better than
+    half the previous check (stagnation). Rounding the values to the dtype
+    alone leaves a residual of about ``0.2 eps ||diag x||``; float32 reaches it
+    before 1e-6 on smooth, slowly decaying fields. The recursive CG residual
+    only triggers a check of the true residual; if that check fails CG
+    restarts from the true residual.
 
     Returns:
-        (iterations, ||r||, ||diag x||, status) with status 0 converged,
-        1 out of iterations, 2 non-finite or breakdown.
+        (iterations, true-residual checks, ||r||, ||diag x||, status) with
+        status 0 converged, 1 out of iterations, 2 non-finite or breakdown.
     """
     s0 = shapes[0]
     fx, fy, fz = _face_shapes(s0)
@@ -763,17 +765,20 @@ def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, 
     gy = _lev(gybuf, gy_off, 0, fy)
     gz = _lev(gzbuf, gz_off, 0, fz)
     it = 0
+    checks = 0
     previous = np.inf
+    recursive_met = False
     while True:  # (re)start from the true residual
         rnorm, dnorm = residual_full(x, b, sig, gx, gy, gz, r, part_a, part_b)
+        checks += 1
         if not (np.isfinite(rnorm) and np.isfinite(dnorm)):
-            return it, rnorm, dnorm, 2
+            return it, checks, rnorm, dnorm, 2
         if rnorm <= tol * bnorm or rnorm <= floor_lo * dnorm:
-            return it, rnorm, dnorm, 0
-        if rnorm <= floor_hi * dnorm and rnorm > 0.5 * previous:
-            return it, rnorm, dnorm, 0
+            return it, checks, rnorm, dnorm, 0
+        if rnorm <= floor_hi * dnorm and (recursive_met or rnorm > 0.5 * previous):
+            return it, checks, rnorm, dnorm, 0
         if it >= max_iter:
-            return it, rnorm, dnorm, 1
+            return it, checks, rnorm, dnorm, 1
         previous = rnorm
         vcycle(zv, r, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off, gz_off,
                nu, tiny, zero, threads)
@@ -783,12 +788,13 @@ def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, 
             it += 1
             pq = matvec_dot(p, sig, gx, gy, gz, q, part_a)
             if not (pq > 0 and rz > 0):
-                return it, rnorm, dnorm, 2
+                return it, checks, rnorm, dnorm, 2
             alpha = rz / pq
             rn = cg_update(x, r, p, q, x.dtype.type(alpha), part_a)
             if not np.isfinite(rn):
-                return it, rn, dnorm, 2
-            if rn <= tol * bnorm or rn <= floor_lo * dnorm or it >= max_iter:
+                return it, checks, rn, dnorm, 2
+            recursive_met = rn <= tol * bnorm or rn <= floor_lo * dnorm
+            if recursive_met or it >= max_iter:
                 break  # confirm on the true residual
             vcycle(zv, r, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off,
                    gz_off, nu, tiny, zero, threads)

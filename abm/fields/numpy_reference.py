@@ -101,7 +101,7 @@ def _inject(xc: np.ndarray, fine_shape: tuple[int, ...]) -> np.ndarray:
 class NumpyFieldSolver(FieldSolver):
     """:class:`FieldSolver` with every numerical step done by numpy (see module docstring)."""
 
-    def _solve_one(self, i: int, steady: bool) -> tuple[int, float, bool, float]:
+    def _solve_one(self, i: int, steady: bool) -> tuple[int, float, bool, float, int]:
         spec = self.specs[i]
         dt = self.dtype.type
         x = self._values[i]
@@ -119,7 +119,7 @@ class NumpyFieldSolver(FieldSolver):
         b, levels = self._setup(spec, x, src, upt, dt(inv_dt), dt(inv_dt + decay))
         bnorm = float(np.sqrt(np.sum(b.astype(np.float64) ** 2)))
         eps = float(np.finfo(self.dtype).eps)
-        iters, rnorm, status = self._pcg(
+        iters, checks, rnorm, status = self._pcg(
             x, b, levels, bnorm, PRECISION_FLOOR_EPS[0] * eps, PRECISION_FLOOR_EPS[1] * eps
         )
         rel = rnorm / bnorm if bnorm > 0 else (0.0 if rnorm == 0 else math.inf)
@@ -130,7 +130,7 @@ class NumpyFieldSolver(FieldSolver):
             )
         low = float(x.min())
         x[x < dt(TINY)] = 0
-        return iters, rel, not (rnorm <= self.rel_tol * bnorm), low
+        return iters, rel, not (rnorm <= self.rel_tol * bnorm), low, checks
 
     def _setup(
         self, spec: FieldSpec, x: np.ndarray, src: np.ndarray, upt: np.ndarray, inv_dt: np.floating, s0: np.floating
@@ -189,43 +189,51 @@ class NumpyFieldSolver(FieldSolver):
 
     @staticmethod
     def _vcycle(levels: list[_Level], r: np.ndarray, lev: int = 0) -> np.ndarray:
-        """Symmetric V(NU, NU) cycle from zero: approximately A^-1 r."""
+        """Symmetric V-cycle from zero (NU sweeps before and after): approximately A^-1 r."""
         op = levels[lev]
+        nu = NU[0] if lev == 0 else NU[1]
         x = np.zeros_like(r)
         if lev == len(levels) - 1:
-            op.smooth(x, r, 1 if len(levels) > 1 else NU, 0)
+            op.smooth(x, r, 1 if len(levels) > 1 else nu, 0)
             if len(levels) == 1:
-                op.smooth(x, r, NU, 1)
+                op.smooth(x, r, nu, 1)
             return x
-        op.smooth(x, r, NU, 0)
+        op.smooth(x, r, nu, 0)
         rc = _sum_children(r - op.apply(x), levels[lev + 1].sig.shape)
         x += _inject(NumpyFieldSolver._vcycle(levels, rc, lev + 1), x.shape)
-        op.smooth(x, r, NU, 1)
+        op.smooth(x, r, nu, 1)
         return x
 
     def _pcg(
         self, x: np.ndarray, b: np.ndarray, levels: list[_Level], bnorm: float, floor: float, floor_hi: float
-    ) -> tuple[int, float, int]:
-        """Preconditioned CG with the same restarts and stopping rule as the numba driver."""
+    ) -> tuple[int, int, float, int]:
+        """Preconditioned CG with the same restarts and stopping rule as the numba driver.
+
+        Returns:
+            (iterations, true-residual checks, ||r||, status 0 ok / 1 out of iterations / 2 breakdown).
+        """
         op = levels[0]
         tol = self.rel_tol
         it = 0
+        checks = 0
         previous = math.inf
+        recursive_met = False
 
         def norm(v: np.ndarray) -> float:
             return float(np.sqrt(np.sum(v.astype(np.float64) ** 2)))
 
         while True:
             r = b - op.apply(x)
+            checks += 1
             rnorm, dnorm = norm(r), norm(op.diag * x)
             if not (math.isfinite(rnorm) and math.isfinite(dnorm)):
-                return it, rnorm, 2
+                return it, checks, rnorm, 2
             if rnorm <= tol * bnorm or rnorm <= floor * dnorm:
-                return it, rnorm, 0
-            if rnorm <= floor_hi * dnorm and rnorm > 0.5 * previous:
-                return it, rnorm, 0
+                return it, checks, rnorm, 0
+            if rnorm <= floor_hi * dnorm and (recursive_met or rnorm > 0.5 * previous):
+                return it, checks, rnorm, 0
             if it >= self.max_cycles:
-                return it, rnorm, 1
+                return it, checks, rnorm, 1
             previous = rnorm
             z = self._vcycle(levels, r)
             rz = float(np.sum(r.astype(np.float64) * z))
@@ -235,12 +243,13 @@ class NumpyFieldSolver(FieldSolver):
                 q = op.apply(p)
                 pq = float(np.sum(p.astype(np.float64) * q))
                 if not (pq > 0 and rz > 0):
-                    return it, rnorm, 2
+                    return it, checks, rnorm, 2
                 alpha = self.dtype.type(rz / pq)
                 x += alpha * p
                 r -= alpha * q
                 rn = norm(r)
-                if rn <= tol * bnorm or rn <= floor * dnorm or it >= self.max_cycles:
+                recursive_met = rn <= tol * bnorm or rn <= floor * dnorm
+                if recursive_met or it >= self.max_cycles:
                     break
                 z = self._vcycle(levels, r)
                 rz_new = float(np.sum(r.astype(np.float64) * z))

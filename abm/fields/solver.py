@@ -39,16 +39,17 @@ DEFAULT_REL_TOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-8}
 # Rounding floor of the residual, in units of eps(dtype) * ||diag x||: rounding the
 # values to the dtype alone leaves about 0.2 of it, so no iteration goes lower.
 # A solve stops below PRECISION_FLOOR_EPS[0], or below PRECISION_FLOOR_EPS[1] once
-# the residual stagnates (see abm.fields._kernels.solve_field). It matters for
+# CG's own residual met the tolerance or the residual stagnates (see
+# abm.fields._kernels.solve_field). It matters for
 # float32 only, where a smooth slowly decaying field reaches it before 1e-6.
 PRECISION_FLOOR_EPS = (0.5, 4.0)
 # Values below this are flushed to zero (float32 subnormals are ~10x slower).
 TINY = 1e-30
 # Red-black Gauss-Seidel sweeps before and after each coarse-grid correction, on
-# every level. Two sweeps halve the CG iterations compared with one (the
-# piecewise-constant transfers leave staircase errors that one sweep does not
-# remove).
-NU = 2
+# the fine level and on the coarse levels. Two sweeps halve the CG iterations
+# compared with one (the piecewise-constant transfers leave staircase errors
+# that one sweep does not remove).
+NU = (2, 2)
 
 
 def _finite_nonneg(where: str, value: object) -> float:
@@ -111,11 +112,14 @@ class SolveStats:
 
     Attributes:
         names: field names, in solver order.
-        cycles: multigrid V-cycles (coarse-grid corrections) used per field.
+        cycles: conjugate-gradient iterations per field; each applies one
+            multigrid V-cycle (0 when the previous values already solve the step).
         rel_residual: final ||b - A c|| / ||b|| per field (0 when b = 0).
         precision_limited: True where the solve stopped on the dtype's rounding
             floor (see :data:`PRECISION_FLOOR_EPS`) before reaching ``rel_tol``.
         min_before_clamp: smallest value before negatives were clamped to 0.
+        residual_checks: evaluations of the true residual per field (the first,
+            then one per CG restart; a cost figure).
     """
 
     names: tuple[str, ...]
@@ -123,6 +127,7 @@ class SolveStats:
     rel_residual: tuple[float, ...]
     precision_limited: tuple[bool, ...]
     min_before_clamp: tuple[float, ...]
+    residual_checks: tuple[int, ...] = ()
 
     @property
     def total_cycles(self) -> int:
@@ -287,6 +292,7 @@ class FieldSolver:
         self._gybuf = np.zeros(int(h.gy_off[-1]), dtype=dt)
         self._gzbuf = np.zeros(int(h.gz_off[-1]), dtype=dt)
         self._rat = tuple(r.astype(dt) for r in (h.rat_x, h.rat_y, h.rat_z))
+        self._nu = np.array([NU[0]] + [NU[1]] * (h.n_levels - 1), dtype=np.int64)
         fine = self._shape
         self._r, self._z, self._p, self._q = (np.zeros(fine, dtype=dt) for _ in range(4))
         nz = self._shape[0]
@@ -330,10 +336,15 @@ class FieldSolver:
             rel_residual=tuple(r[1] for r in results),
             precision_limited=tuple(r[2] for r in results),
             min_before_clamp=tuple(r[3] for r in results),
+            residual_checks=tuple(r[4] for r in results),
         )
 
-    def _solve_one(self, i: int, steady: bool) -> tuple[int, float, bool, float]:
-        """Set up and solve one field; returns (cycles, rel. residual, precision-limited, min before clamp)."""
+    def _solve_one(self, i: int, steady: bool) -> tuple[int, float, bool, float, int]:
+        """Set up and solve one field.
+
+        Returns:
+            (CG iterations, relative residual, precision-limited, min before clamp, residual checks).
+        """
         spec = self.specs[i]
         dt = self.dtype.type
         x = self._values[i]
@@ -365,11 +376,11 @@ class FieldSolver:
             h.cell_off, h.gx_off, h.gy_off, h.gz_off, *self._rat, h.rat_x_off, h.rat_y_off, h.rat_z_off,
         )
         eps = float(np.finfo(self.dtype).eps)
-        iters, rnorm, dnorm, status = K.solve_field(
+        iters, checks, rnorm, dnorm, status = K.solve_field(
             x, b0, self._r, self._z, self._p, self._q,
             self._xbuf, self._bbuf, self._sbuf, self._dbuf, self._gxbuf, self._gybuf, self._gzbuf,
             h.shapes, h.cell_off, h.gx_off, h.gy_off, h.gz_off, self._part_a, self._part_b,
-            NU, bnorm, self.rel_tol, PRECISION_FLOOR_EPS[0] * eps, PRECISION_FLOOR_EPS[1] * eps,
+            self._nu, bnorm, self.rel_tol, PRECISION_FLOOR_EPS[0] * eps, PRECISION_FLOOR_EPS[1] * eps,
             self.max_cycles, dt(TINY), dt(0.0), numba.get_num_threads(),
         )
         rel = rnorm / bnorm if bnorm > 0 else (0.0 if rnorm == 0 else math.inf)
@@ -381,4 +392,4 @@ class FieldSolver:
             )
         K.finish(x, dt(TINY), self._part_min)
         limited = not (rnorm <= self.rel_tol * bnorm)
-        return iters, rel, limited, float(self._part_min.min())
+        return iters, rel, limited, float(self._part_min.min()), checks
