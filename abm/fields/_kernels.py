@@ -35,14 +35,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-# Levels with fewer cells than this run serially: a parallel region costs more
-# than the work on them. The choice depends on the level size only, never on
-# the thread count, so results stay deterministic.
-PARALLEL_MIN_CELLS = 4096
+# Levels with fewer cells than this run serially: below ~32^3 cells a parallel
+# region (and its barrier, which waits for a descheduled thread on a busy
+# machine) costs more than the work. The choice depends on the level size only,
+# never on the thread count, so results stay deterministic.
+PARALLEL_MIN_CELLS = 32768
 
 
 # Point functions are inlined at numba-IR level (inline="always"): a plain call
 # between njit functions stops LLVM from vectorising the row loops (3x slower).
+#
+# _nonliteral: a literal constant passed from one njit function to another (0,
+# True, ...) is typed Literal[...] and compiles a separate copy of the callee
+# and of everything it calls. Call sites therefore pass constants computed from
+# arguments (e.g. ``red = threads - threads``), which halves the first compile.
 
 
 @njit(cache=True, fastmath=False, inline="always")
@@ -167,18 +173,20 @@ def _sweep_chunk_a(x, b, idg, gx, gy, gz, z0, z1, first, tiny, tmp, zrow, from_z
     for phase B. Every cell sees the same neighbour values as in two separate
     half-sweeps, so the result does not depend on how planes are chunked.
     """
+    no = from_zero != from_zero  # a non-literal False (see _nonliteral)
     for z in range(z0, z1):
         _gs_plane(x, b, idg, gx, gy, gz, z, first, tiny, tmp, zrow, from_zero)
         if z - 1 > z0:
-            _gs_plane(x, b, idg, gx, gy, gz, z - 1, 1 - first, tiny, tmp, zrow, False)
+            _gs_plane(x, b, idg, gx, gy, gz, z - 1, 1 - first, tiny, tmp, zrow, no)
 
 
 @njit(cache=True, fastmath=False)
 def _sweep_chunk_b(x, b, idg, gx, gy, gz, z0, z1, first, tiny, tmp, zrow):
     """Phase B: the second colour of the chunk's first and last plane."""
-    _gs_plane(x, b, idg, gx, gy, gz, z0, 1 - first, tiny, tmp, zrow, False)
+    no = z0 != z0  # a non-literal False (see _nonliteral)
+    _gs_plane(x, b, idg, gx, gy, gz, z0, 1 - first, tiny, tmp, zrow, no)
     if z1 - 1 > z0:
-        _gs_plane(x, b, idg, gx, gy, gz, z1 - 1, 1 - first, tiny, tmp, zrow, False)
+        _gs_plane(x, b, idg, gx, gy, gz, z1 - 1, 1 - first, tiny, tmp, zrow, no)
 
 
 @njit(cache=True, fastmath=False, parallel=True)
@@ -208,6 +216,7 @@ def smooth(x, b, idg, gx, gy, gz, sweeps, first_colour, tiny, zero, from_zero, t
     nz, ny, nx = x.shape
     par = x.size >= PARALLEL_MIN_CELLS
     n_chunks = min(threads, nz) if par else 1
+    z0 = nz - nz  # a non-literal 0 (see _nonliteral)
     for k in range(sweeps):
         fz = from_zero and k == 0
         if n_chunks > 1:
@@ -215,8 +224,8 @@ def smooth(x, b, idg, gx, gy, gz, sweeps, first_colour, tiny, zero, from_zero, t
         else:
             tmp = np.empty(nx, dtype=x.dtype)
             zrow = np.full(nx, zero, dtype=x.dtype)
-            _sweep_chunk_a(x, b, idg, gx, gy, gz, 0, nz, first_colour, tiny, tmp, zrow, fz)
-            _sweep_chunk_b(x, b, idg, gx, gy, gz, 0, nz, first_colour, tiny, tmp, zrow)
+            _sweep_chunk_a(x, b, idg, gx, gy, gz, z0, nz, first_colour, tiny, tmp, zrow, fz)
+            _sweep_chunk_b(x, b, idg, gx, gy, gz, z0, nz, first_colour, tiny, tmp, zrow)
 
 
 # --------------------------------------------------------------------------- residual
@@ -275,7 +284,7 @@ def _restrict_par(x, b, sig, gx, gy, gz, bc, zero):
     for k in prange(bc.shape[0]):
         tmp = np.empty(nx, dtype=x.dtype)
         zrow = np.full(nx, zero, dtype=x.dtype)
-        _restrict_plane(x, b, sig, gx, gy, gz, bc, k, tmp, zrow)
+        _restrict_plane(x, b, sig, gx, gy, gz, bc, np.int64(k), tmp, zrow)  # int64 like the serial path
 
 
 @njit(cache=True, fastmath=False)
@@ -312,7 +321,7 @@ def _prolong_plane(xc, x, z):
 @njit(cache=True, fastmath=False, parallel=True)
 def _prolong_par(xc, x):
     for z in prange(x.shape[0]):
-        _prolong_plane(xc, x, z)
+        _prolong_plane(xc, x, np.int64(z))  # int64 like the serial path: one compiled copy
 
 
 @njit(cache=True, fastmath=False)
@@ -505,7 +514,7 @@ def _restrict_coeff_plane(sig, gx, gy, gz, idg, sigc, gxc, gyc, gzc, rx, ry, rz,
 @njit(cache=True, fastmath=False, parallel=True)
 def _restrict_coeff_par(sig, gx, gy, gz, idg, sigc, gxc, gyc, gzc, rx, ry, rz):
     for k in prange(sigc.shape[0] + 1):
-        _restrict_coeff_plane(sig, gx, gy, gz, idg, sigc, gxc, gyc, gzc, rx, ry, rz, k)
+        _restrict_coeff_plane(sig, gx, gy, gz, idg, sigc, gxc, gyc, gzc, rx, ry, rz, np.int64(k))
 
 
 @njit(cache=True, fastmath=False)
@@ -626,7 +635,7 @@ def residual_full(x, b, sig, gx, gy, gz, r, part_rr, part_dd):
         dd = 0.0
         for y in range(ny):
             rrow = r[z, y]
-            _residual_row(x, b, sig, gx, gy, gz, z, y, rrow, zrow)
+            _residual_row(x, b, sig, gx, gy, gz, np.int64(z), y, rrow, zrow)
             rr += _dot8(rrow, rrow, nx)
             xr = x[z, y]
             sr = sig[z, y]
@@ -709,6 +718,12 @@ def vcycle(z0, r0, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off
     The one-cell coarsest level is solved exactly by a single update.
     """
     n_lev = shapes.shape[0]
+    # non-literal constants (see _nonliteral): literal arguments would compile the
+    # whole smoother once per distinct constant
+    red = threads - threads
+    black = red + 1
+    yes = red == 0
+    no = red != 0
     for lev in range(n_lev):  # down: smooth from zero, restrict the residual
         s = shapes[lev]
         fx, fy, fz = _face_shapes(s)
@@ -721,12 +736,12 @@ def vcycle(z0, r0, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off
         gz = _lev(gzbuf, gz_off, lev, fz)
         if lev == n_lev - 1:
             if n_lev == 1:  # the fine grid is the only level: smoothing is all there is
-                smooth(x, b, idg, gx, gy, gz, nu[lev], 0, tiny, zero, True, threads)
-                smooth(x, b, idg, gx, gy, gz, nu[lev], 1, tiny, zero, False, threads)
+                smooth(x, b, idg, gx, gy, gz, nu[lev], red, tiny, zero, yes, threads)
+                smooth(x, b, idg, gx, gy, gz, nu[lev], black, tiny, zero, no, threads)
             else:  # one cell: one update is the exact solve
-                smooth(x, b, idg, gx, gy, gz, 1, 0, tiny, zero, True, threads)
+                smooth(x, b, idg, gx, gy, gz, black, red, tiny, zero, yes, threads)
         else:
-            smooth(x, b, idg, gx, gy, gz, nu[lev], 0, tiny, zero, True, threads)
+            smooth(x, b, idg, gx, gy, gz, nu[lev], red, tiny, zero, yes, threads)
             residual_restrict(x, b, sig, gx, gy, gz, _lev(bbuf, cell_off, lev + 1, shapes[lev + 1]), zero)
     for lev in range(n_lev - 2, -1, -1):  # up: add the coarse correction, smooth (colours reversed)
         s = shapes[lev]
@@ -735,7 +750,7 @@ def vcycle(z0, r0, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off
         b = r0 if lev == 0 else _lev(bbuf, cell_off, lev, s)
         prolong_add(_lev(xbuf, cell_off, lev + 1, shapes[lev + 1]), x)
         smooth(x, b, _lev(dbuf, cell_off, lev, s), _lev(gxbuf, gx_off, lev, fx), _lev(gybuf, gy_off, lev, fy),
-               _lev(gzbuf, gz_off, lev, fz), nu[lev], 1, tiny, zero, False, threads)
+               _lev(gzbuf, gz_off, lev, fz), nu[lev], black, tiny, zero, no, threads)
 
 
 @njit(cache=True, fastmath=False)
@@ -760,10 +775,11 @@ def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, 
     """
     s0 = shapes[0]
     fx, fy, fz = _face_shapes(s0)
-    sig = _lev(sbuf, cell_off, 0, s0)
-    gx = _lev(gxbuf, gx_off, 0, fx)
-    gy = _lev(gybuf, gy_off, 0, fy)
-    gz = _lev(gzbuf, gz_off, 0, fz)
+    fine = threads - threads  # level 0, non-literal (see _nonliteral)
+    sig = _lev(sbuf, cell_off, fine, s0)
+    gx = _lev(gxbuf, gx_off, fine, fx)
+    gy = _lev(gybuf, gy_off, fine, fy)
+    gz = _lev(gzbuf, gz_off, fine, fz)
     it = 0
     checks = 0
     previous = np.inf

@@ -4,18 +4,38 @@ Each field ``c`` obeys::
 
     dc/dt = div(D grad c) - (decay + uptake) c + source
 
-on a cell-centred grid of cubic voxels (arrays indexed (z, y, x)). One call to
-:meth:`FieldSolver.step` advances every field by ``dt_s`` with the unsplit
-backward-Euler system::
+on a cell-centred grid of cubic voxels (arrays indexed (z, y, x)), with
+``D = D_marrow + (D_bone - D_marrow) w`` from the per-voxel bone weight ``w``
+and the harmonic mean of D on each face between two voxels (flux continuity
+across bone/marrow jumps). One call to :meth:`FieldSolver.step` advances every
+field by ``dt_s`` with the unsplit backward-Euler system::
 
     (1/dt + decay + uptake) c_new - div(D grad c_new) = c_old/dt + source
 
-solved by geometric multigrid (see :mod:`abm.fields._kernels`). The system is a
-symmetric M-matrix: unconditionally stable, its fixed point is the exact discrete
-steady state, and its solution is non-negative for non-negative data.
+It is a symmetric M-matrix system: unconditionally stable, its fixed point is
+the exact discrete steady state, and its solution is non-negative for
+non-negative data. (A LOD / operator-split product of 1-D implicit solves, as
+in BioFVM, is also stable but its steady state is wrong by O(dt * decay) --
+decay 45 % too weak at dt * decay = 3.6 -- and cytokines here have dt * decay
+of 0.4..36.)
 
-Units: lengths in micrometres, time in seconds, D in um^2/s, decay and uptake in
-1/s, source in concentration units per second.
+Solver: conjugate gradients preconditioned by one geometric multigrid V-cycle
+per iteration (red-black Gauss-Seidel, 2 sweeps before and after, piecewise-
+constant transfers, coarse operators by aggregation), warm-started from the
+current values, to ``||b - A c|| <= rel_tol ||b||`` (1e-8 float64, 1e-6
+float32 by default) -- or, in float32, to the rounding floor of the stored
+values if that is higher (see :data:`PRECISION_FLOOR_EPS`). Negatives left by
+the finite tolerance are clamped to 0 afterwards: the exact solution is >= 0,
+so clamping moves every value towards it and cannot increase the error.
+Values below 1e-30 are flushed to 0 (float32 subnormals are ~10x slower).
+Results are bitwise identical for any numba thread count.
+
+Boundaries: per face (:data:`FACES`) zero-flux, or a fixed value applied on the
+face itself, half a voxel from the boundary voxel's centre.
+
+Units: lengths in micrometres, time in seconds, D in um^2/s, decay and uptake
+in 1/s, source in concentration units per second, values in concentration
+units (``FieldSpec.units``).
 """
 
 from __future__ import annotations
@@ -40,8 +60,9 @@ DEFAULT_REL_TOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-8}
 # values to the dtype alone leaves about 0.2 of it, so no iteration goes lower.
 # A solve stops below PRECISION_FLOOR_EPS[0], or below PRECISION_FLOOR_EPS[1] once
 # CG's own residual met the tolerance or the residual stagnates (see
-# abm.fields._kernels.solve_field). It matters for
-# float32 only, where a smooth slowly decaying field reaches it before 1e-6.
+# abm.fields._kernels.solve_field). It matters for float32 only, where smooth,
+# slowly decaying fields reach it before 1e-6 (the values are then within ~1e-6
+# of the float64 solution relative to their maximum).
 PRECISION_FLOOR_EPS = (0.5, 4.0)
 # Values below this are flushed to zero (float32 subnormals are ~10x slower).
 TINY = 1e-30
@@ -165,7 +186,12 @@ class FieldSolver:
         dtype: np.float32 or np.float64, for values and all solver arithmetic.
         rel_tol: relative residual tolerance ||b - A c|| / ||b|| (default 1e-6
             for float32, 1e-8 for float64).
-        max_cycles: V-cycles allowed per field and step before RuntimeError.
+        max_cycles: CG iterations (one V-cycle each) allowed per field and
+            step; more raise RuntimeError naming the field.
+
+    Memory: the values, sources and uptakes (3 x n_fields arrays) plus about 12
+    grid-sized scratch arrays shared by all fields, which are solved one after
+    another.
     """
 
     def __init__(
@@ -263,7 +289,8 @@ class FieldSolver:
         arr = arr.astype(np.float32)
         if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
             raise UserError("fields.bone_weight: values must be finite and in [0, 1]")
-        # The conductances are rebuilt from w at every solve, so nothing else to redo.
+        # The face conductances are rebuilt from w at every solve (a pass that also
+        # builds the right-hand side), so changing w costs nothing more.
         self._w[...] = arr
 
     def step(self) -> SolveStats:
