@@ -32,11 +32,12 @@ def test_mass_is_conserved_with_zero_flux_faces_and_no_decay() -> None:
     rng = np.random.default_rng(2)
     s.values[0] = rng.random(shape) * (rng.random(shape) > 0.7)
     mass0 = s.values[0].sum()
+    spread0 = s.values[0].std()
     for _ in range(4):
         s.step()
     assert abs(s.values[0].sum() - mass0) / mass0 <= 1e-10
-    # and it did diffuse: the field is far from its initial speckle
-    assert s.values[0].std() < 0.2 * (rng.random(shape) * (rng.random(shape) > 0.7)).std()
+    # and it did diffuse: the speckle has flattened
+    assert s.values[0].std() < 0.2 * spread0
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 120), (3, 3, 120)])
@@ -233,7 +234,10 @@ def test_unknown_field_name_is_a_user_error() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(diffusivity_marrow_um2_per_s=-1.0), r"^fields\.glucose\.diffusivity_marrow_um2_per_s: must be >= 0 \(got -1\.0\)$"),
+        (
+            dict(diffusivity_marrow_um2_per_s=-1.0),
+            r"^fields\.glucose\.diffusivity_marrow_um2_per_s: must be >= 0 \(got -1\.0\)$",
+        ),
         (dict(decay_per_s=-1.0), r"^fields\.glucose\.decay_per_s: must be >= 0 \(got -1\.0\)$"),
         (dict(boundary={"left": 1.0}), r"^fields\.glucose\.boundary: unknown face 'left' \(faces: x_min, x_max"),
         (dict(boundary={"x_min": float("nan")}), r"^fields\.glucose\.boundary\.x_min: must be >= 0"),
