@@ -62,3 +62,15 @@ def test_run_on_missing_microct_file(baseline_path, tmp_path, capsys):
     assert main(["run", str(baseline_path), "--out", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nope.npy" in err and "not found" in err
+
+
+def test_run_on_the_real_micro_ct_sample(tmp_path, capsys):
+    from tests.conftest import REAL_SAMPLE, REPO
+
+    if not REAL_SAMPLE.exists():
+        pytest.skip("real micro-CT sample not present beside the repository")
+    config = REPO / "configs" / "lhdl_sample.toml"
+    assert main(["run", str(config), "--days", "0", "--out", str(tmp_path), "--quiet"]) == 0
+    assert "grid 100x100x100 voxels of 19.5 um" in capsys.readouterr().out
+    state = read_state(tmp_path / "lhdl_sample.h5")
+    assert 0.15 < np.mean(state.label == Tissue.BONE) < 0.35
