@@ -123,9 +123,15 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
 def validate(data: Mapping[str, Any]) -> Scenario:
     """Validate plain data against the schema."""
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise ConfigErrors([format_error(e, data) for e in err.errors()]) from None
+    from abm.rules.catalogue import name_problems  # rules name fields and behaviours of the cells
+
+    problems = name_problems(scenario)
+    if problems:
+        raise ConfigErrors(problems)
+    return scenario
 
 
 def to_toml(scenario: Scenario) -> str:

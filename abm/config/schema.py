@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
+from pydantic import Field, PlainValidator, field_validator, model_validator
+
+from abm.config.cells import Cells, Mineralisation, Rules, Signalling
+from abm.config.schema_base import Section
 
 FACES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
 ZERO_FLUX = "zero_flux"
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, assignment is validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 def _face_condition(value: object) -> float | str:
@@ -134,8 +131,29 @@ class Geometry(Section):
 class Time(Section):
     """Time stepping."""
 
-    dt_hours: float = Field(1.0, gt=0, le=24, description="agent (and field) time step, hours")
+    dt_hours: float = Field(1.0, gt=0, le=24, description="agent time step, hours")
+    field_dt_hours: float = Field(
+        6.0, gt=0, le=48, description="interval between field solves, hours (a multiple of dt_hours; fields are quasi-steady)"
+    )
     days: float = Field(7.0, ge=0, le=36500, description="simulated duration, days")
+
+    @model_validator(mode="after")
+    def _field_step_is_a_multiple(self) -> "Time":
+        ratio = self.field_dt_hours / self.dt_hours
+        if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+            raise ValueError(
+                f"field_dt_hours ({self.field_dt_hours:g}) must be a whole multiple of dt_hours ({self.dt_hours:g})"
+            )
+        return self
+
+
+class Output(Section):
+    """What is recorded and how often."""
+
+    interval_days: float = Field(1.0, gt=0, le=3650, description="time-series sampling interval, days")
+    morphometry_interval_days: float = Field(
+        7.0, gt=0, le=3650, description="interval of the slower Tb.Th/Tb.Sp/Conn.D measurements, days"
+    )
 
 
 class Solver(Section):
@@ -155,6 +173,11 @@ class Scenario(Section):
     geometry: Geometry = Field(default_factory=Geometry)
     solver: Solver = Field(default_factory=Solver)
     fields: dict[str, FieldConfig] = Field(default_factory=dict, description="diffusing fields by name")
+    cells: Cells = Field(default_factory=Cells)
+    signalling: Signalling = Field(default_factory=Signalling)
+    mineralisation: Mineralisation = Field(default_factory=Mineralisation)
+    rules: Rules = Field(default_factory=Rules)
+    output: Output = Field(default_factory=Output)
 
     @field_validator("fields", mode="before")
     @classmethod

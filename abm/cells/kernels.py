@@ -1,0 +1,307 @@
+"""Numba kernels of the cell rules. They see only arrays and scalars.
+
+Kernels that change shared voxels (resorption, formation, placement) run
+serially over cells in row order, so results do not depend on the thread
+count; kernels over voxels or over independent cells run in parallel.
+Random numbers come in as arrays drawn from the model's generator.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Tissue codes (abm.geometry.Tissue), repeated as plain ints for numba.
+MARROW, BONE, OSTEOID, VESSEL, ADIPOSE = 0, 1, 2, 3, 4
+NO_CAVITY = -1
+
+_N6 = np.array([(-1, 0, 0), (1, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1)], np.int64)
+_N26 = np.array(
+    [(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dz, dy, dx) != (0, 0, 0)],
+    np.int64,
+)
+
+
+@numba.njit(cache=True, inline="always")
+def _inside(shape, z, y, x):
+    return 0 <= z < shape[0] and 0 <= y < shape[1] and 0 <= x < shape[2]
+
+
+@numba.njit(cache=True)
+def _is_matrix(code):
+    return code == BONE or code == OSTEOID
+
+
+@numba.njit(cache=True)
+def _exposed_faces(label, z, y, x):
+    """Faces of voxel (z, y, x) that touch non-matrix tissue (the domain edge does not count)."""
+    count = 0
+    for k in range(6):
+        nz, ny, nx = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
+        if _inside(label.shape, nz, ny, nx) and not _is_matrix(label[nz, ny, nx]):
+            count += 1
+    return count
+
+
+@numba.njit(cache=True)
+def _touches_matrix(label, z, y, x):
+    for k in range(6):
+        nz, ny, nx = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
+        if _inside(label.shape, nz, ny, nx) and _is_matrix(label[nz, ny, nx]):
+            return True
+    return False
+
+
+@numba.njit(parallel=True, cache=True)
+def gather(values, pos, out):  # pragma: no cover - compiled
+    """out[c, f] = values[f] at the voxel of cell c."""
+    for c in numba.prange(pos.shape[0]):
+        z, y, x = pos[c, 0], pos[c, 1], pos[c, 2]
+        for f in range(values.shape[0]):
+            out[c, f] = values[f, z, y, x]
+
+
+@numba.njit(cache=True)
+def scatter(target, pos, rates, field_index):  # pragma: no cover - compiled
+    """target[field_index[k], voxel of c] += rates[c, k] (serial: cells may share voxels)."""
+    for c in range(pos.shape[0]):
+        z, y, x = pos[c, 0], pos[c, 1], pos[c, 2]
+        for k in range(field_index.shape[0]):
+            target[field_index[k], z, y, x] += rates[c, k]
+
+
+@numba.njit(parallel=True, cache=True)
+def random_walk(pos, move_probability, label, rand):  # pragma: no cover - compiled
+    """Each cell steps to a random marrow face-neighbour with its probability."""
+    for c in numba.prange(pos.shape[0]):
+        if rand[c, 0] >= move_probability[c]:
+            continue
+        k = int(rand[c, 1] * 6.0) % 6
+        nz, ny, nx = pos[c, 0] + _N6[k, 0], pos[c, 1] + _N6[k, 1], pos[c, 2] + _N6[k, 2]
+        if _inside(label.shape, nz, ny, nx) and label[nz, ny, nx] == MARROW:
+            pos[c, 0], pos[c, 1], pos[c, 2] = nz, ny, nx
+
+
+@numba.njit(cache=True)
+def _xorshift(state):
+    state ^= (state << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    state ^= state >> np.uint64(7)
+    state ^= (state << np.uint64(17)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    return state
+
+
+@numba.njit(cache=True)
+def resorb(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, cavity, released, rand):  # pragma: no cover
+    """Resorbing osteoclasts remove adjacent mineralised voxels.
+
+    Each resorbing cell gains ``rate`` voxels of credit per step; per whole voxel
+    it removes the adjacent bone voxel with the most exposed faces (so cavities
+    widen into shallow trenches rather than tunnels), moves into it, marks it as
+    cavity of its BMU, and adds the voxel's mineral to ``released`` (the
+    matrix-bound TGF-beta, iron and AGEs go with it). A cell with no bone in
+    reach walks along the surface. Returns (voxels resorbed, mineral resorbed).
+    """
+    shape = label.shape
+    n_voxels = 0
+    n_mineral = 0.0
+    for c in range(pos.shape[0]):
+        if not active[c]:
+            continue
+        credit[c] += rate[c]
+        state = np.uint64(int(rand[c] * 4294967295.0) + 1)
+        while credit[c] >= 1.0:
+            z, y, x = pos[c, 0], pos[c, 1], pos[c, 2]
+            best = -1
+            best_score = -1
+            ties = 0
+            for k in range(26):
+                nz, ny, nx = z + _N26[k, 0], y + _N26[k, 1], x + _N26[k, 2]
+                if not _inside(shape, nz, ny, nx) or label[nz, ny, nx] != BONE:
+                    continue
+                score = _exposed_faces(label, nz, ny, nx)
+                if score > best_score:
+                    best, best_score, ties = k, score, 1
+                elif score == best_score:
+                    ties += 1
+                    state = _xorshift(state)
+                    if state % np.uint64(ties) == 0:
+                        best = k
+            if best < 0:
+                break
+            nz, ny, nx = z + _N26[best, 0], y + _N26[best, 1], x + _N26[best, 2]
+            released[nz, ny, nx] += mineral[nz, ny, nx]
+            n_mineral += mineral[nz, ny, nx]
+            label[nz, ny, nx] = MARROW
+            mineral[nz, ny, nx] = 0.0
+            age_days[nz, ny, nx] = 0.0
+            ages_au[nz, ny, nx] = 0.0
+            cavity[nz, ny, nx] = bmu[c]
+            pos[c, 0], pos[c, 1], pos[c, 2] = nz, ny, nx
+            credit[c] -= 1.0
+            n_voxels += 1
+        if credit[c] >= 1.0:  # nothing to resorb here: walk along the bone surface
+            credit[c] = 1.0
+            start = int(state % np.uint64(26))
+            for j in range(26):
+                k = (start + j) % 26
+                nz, ny, nx = pos[c, 0] + _N26[k, 0], pos[c, 1] + _N26[k, 1], pos[c, 2] + _N26[k, 2]
+                if _inside(shape, nz, ny, nx) and label[nz, ny, nx] == MARROW and _touches_matrix(label, nz, ny, nx):
+                    pos[c, 0], pos[c, 1], pos[c, 2] = nz, ny, nx
+                    break
+    return n_voxels, n_mineral
+
+
+@numba.njit(cache=True)
+def _free_cavity_neighbour(label, cavity, occupied, z, y, x, start):
+    """A face- or edge-adjacent unoccupied cavity voxel on the matrix, or -1."""
+    shape = label.shape
+    for j in range(26):
+        k = (start + j) % 26
+        nz, ny, nx = z + _N26[k, 0], y + _N26[k, 1], x + _N26[k, 2]
+        if (
+            _inside(shape, nz, ny, nx)
+            and cavity[nz, ny, nx] != NO_CAVITY
+            and label[nz, ny, nx] == MARROW
+            and occupied[nz, ny, nx] == 0
+            and _touches_matrix(label, nz, ny, nx)
+        ):
+            return k
+    return -1
+
+
+FATE_NONE, FATE_OSTEOCYTE, FATE_LINING = 0, 1, 2
+
+
+@numba.njit(cache=True)
+def form(pos, active, credit, rate, label, mineral, age_days, ages_au, cavity, occupied, osteocyte_p, rand, fate):  # pragma: no cover
+    """Active osteoblasts fill their cavity voxel with osteoid.
+
+    Each gains ``rate`` voxels of credit per step; when a voxel is full it turns
+    to osteoid and the cell either is buried (osteocyte, with probability
+    ``osteocyte_p``), moves to a free cavity voxel next to it, or, with none
+    left, becomes a lining cell (``fate`` records which). Returns voxels formed.
+    """
+    formed = 0
+    for c in range(pos.shape[0]):
+        fate[c] = FATE_NONE
+        if not active[c]:
+            continue
+        credit[c] += rate[c]
+        if credit[c] < 1.0:
+            continue
+        credit[c] -= 1.0
+        z, y, x = pos[c, 0], pos[c, 1], pos[c, 2]
+        label[z, y, x] = OSTEOID
+        mineral[z, y, x] = 0.0
+        age_days[z, y, x] = 0.0
+        ages_au[z, y, x] = 0.0
+        cavity[z, y, x] = NO_CAVITY
+        occupied[z, y, x] = 0
+        formed += 1
+        if rand[c, 0] < osteocyte_p:
+            fate[c] = FATE_OSTEOCYTE
+            continue
+        k = _free_cavity_neighbour(label, cavity, occupied, z, y, x, int(rand[c, 1] * 26.0) % 26)
+        if k >= 0:
+            pos[c, 0], pos[c, 1], pos[c, 2] = z + _N26[k, 0], y + _N26[k, 1], x + _N26[k, 2]
+            occupied[pos[c, 0], pos[c, 1], pos[c, 2]] = 1
+            continue
+        fate[c] = FATE_LINING
+        for j in range(26):  # step off the new matrix onto the marrow side
+            nz, ny, nx = z + _N26[j, 0], y + _N26[j, 1], x + _N26[j, 2]
+            if _inside(label.shape, nz, ny, nx) and label[nz, ny, nx] == MARROW:
+                pos[c, 0], pos[c, 1], pos[c, 2] = nz, ny, nx
+                break
+    return formed
+
+
+@numba.njit(cache=True)
+def place_preosteoblasts(origins, radius, label, cavity, occupied, out_pos, out_bmu):  # pragma: no cover
+    """For each committed cell, the nearest free cavity voxel on the matrix within ``radius`` voxels.
+
+    Serial, in order, marking each chosen voxel occupied so two cells never get
+    the same one. ``out_bmu`` is -1 where none is in reach.
+    """
+    shape = label.shape
+    for c in range(origins.shape[0]):
+        oz, oy, ox = origins[c, 0], origins[c, 1], origins[c, 2]
+        best = radius * radius * 3 + 1
+        out_bmu[c] = -1
+        for z in range(max(oz - radius, 0), min(oz + radius + 1, shape[0])):
+            for y in range(max(oy - radius, 0), min(oy + radius + 1, shape[1])):
+                for x in range(max(ox - radius, 0), min(ox + radius + 1, shape[2])):
+                    if cavity[z, y, x] == NO_CAVITY or label[z, y, x] != MARROW or occupied[z, y, x] != 0:
+                        continue
+                    d = (z - oz) ** 2 + (y - oy) ** 2 + (x - ox) ** 2
+                    if d < best and d <= radius * radius and _touches_matrix(label, z, y, x):
+                        best = d
+                        out_pos[c, 0], out_pos[c, 1], out_pos[c, 2] = z, y, x
+                        out_bmu[c] = cavity[z, y, x]
+        if out_bmu[c] >= 0:
+            occupied[out_pos[c, 0], out_pos[c, 1], out_pos[c, 2]] = 1
+
+
+@numba.njit(parallel=True, cache=True)
+def mature_matrix(label, mineral, age_days, dt_days, lag_days, primary, secondary_factor):  # pragma: no cover
+    """Age the matrix; osteoid mineralises after the lag, then approaches full mineral.
+
+    ``secondary_factor`` = exp(-dt / tau_secondary) for this step.
+    """
+    for z in numba.prange(label.shape[0]):
+        for y in range(label.shape[1]):
+            for x in range(label.shape[2]):
+                code = label[z, y, x]
+                if code == OSTEOID:
+                    age_days[z, y, x] += dt_days
+                    if age_days[z, y, x] >= lag_days:
+                        label[z, y, x] = BONE
+                        mineral[z, y, x] = primary
+                elif code == BONE:
+                    age_days[z, y, x] += dt_days
+                    mineral[z, y, x] = 1.0 - (1.0 - mineral[z, y, x]) * secondary_factor
+
+
+@numba.njit(cache=True)
+def rank_occupancy(rankl, opg, rankl_half, opg_binding):
+    """Fraction of RANK bound: OPG sequesters RANKL, free RANKL binds RANK."""
+    free = rankl / (1.0 + opg / opg_binding)
+    return free / (rankl_half + free)
+
+
+@numba.njit(parallel=True, cache=True)
+def surface_drive(label, rankl, opg, rankl_half, opg_binding, slab):  # pragma: no cover
+    """slab[z] = sum over exposed bone faces in slice z of RANK occupancy (deterministic per slice)."""
+    for z in numba.prange(label.shape[0]):
+        total = 0.0
+        for y in range(label.shape[1]):
+            for x in range(label.shape[2]):
+                if label[z, y, x] == BONE:
+                    faces = _exposed_faces(label, z, y, x)
+                    if faces:
+                        total += faces * rank_occupancy(rankl[z, y, x], opg[z, y, x], rankl_half, opg_binding)
+        slab[z] = total
+
+
+@numba.njit(cache=True)
+def pick_surface_sites(label, rankl, opg, rankl_half, opg_binding, targets, sites):  # pragma: no cover
+    """Marrow voxels beside the surface faces where the cumulative drive first passes each sorted target."""
+    t = 0
+    cum = 0.0
+    for z in range(label.shape[0]):
+        for y in range(label.shape[1]):
+            for x in range(label.shape[2]):
+                if t >= targets.shape[0]:
+                    return
+                if label[z, y, x] != BONE:
+                    continue
+                faces = _exposed_faces(label, z, y, x)
+                if faces == 0:
+                    continue
+                cum += faces * rank_occupancy(rankl[z, y, x], opg[z, y, x], rankl_half, opg_binding)
+                while t < targets.shape[0] and cum > targets[t]:
+                    for k in range(6):
+                        nz, ny, nx = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
+                        if _inside(label.shape, nz, ny, nx) and not _is_matrix(label[nz, ny, nx]):
+                            sites[t, 0], sites[t, 1], sites[t, 2] = nz, ny, nx
+                            break
+                    t += 1

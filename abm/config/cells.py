@@ -1,0 +1,166 @@
+"""Schema of the cells, their base behaviours, signalling modules and rules tables.
+
+Behaviours are named rates or multipliers with their unit in the name. The rules
+tables modulate them by signals (PhysiCell-style rows a biologist can read):
+"in osteoclast, tgf_beta increases apoptosis_per_day, half-max 20 pM, Hill 2,
+saturation 0.3". See :mod:`abm.rules` for how rows combine.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from abm.config.schema_base import Section
+
+class CellBase(Section):
+    """Parameters every cell type has."""
+
+    apoptosis_per_day: float = Field(0.0, ge=0, le=10, description="base apoptosis hazard, 1/day")
+    migration_um_per_hour: float = Field(10.0, ge=0, le=200, description="random-walk speed in marrow, um/h")
+    secretion_per_s: dict[str, float] = Field(
+        default_factory=dict, description="field -> secretion into the cell's voxel, field units/s"
+    )
+    uptake_per_s: dict[str, float] = Field(
+        default_factory=dict, description="field -> first-order uptake in the cell's voxel, 1/s"
+    )
+
+
+class OsteoclastConfig(CellBase):
+    """Osteoclasts: recruited on exposed bone where RANKL/OPG is high; resorb; apoptose."""
+
+    activation_per_mm2_per_year: float = Field(
+        0.8, ge=0, le=100, description="BMU activations per mm^2 of bone surface per year at full RANK occupancy"
+    )
+    osteoclasts_per_bmu: int = Field(6, ge=1, le=100, description="precursors recruited per activation")
+    fusion_days: float = Field(2.0, gt=0, le=30, description="mean time for precursors to fuse and start resorbing, days")
+    lifespan_days: float = Field(36.0, gt=0, le=365, description="mean resorbing lifespan, days (Eriksen 1986: resorption 30-45 d)")
+    lifespan_sd_days: float = Field(4.0, ge=0, le=100, description="spread of the lifespan, days")
+    erosion_um_per_day: float = Field(
+        30.0, ge=0, le=200, description="linear erosion rate under an osteoclast, um/day (20-50 um/day)"
+    )
+    footprint_um2: float = Field(2000.0, gt=0, le=1e5, description="resorbing (sealing-zone) area, um^2")
+    migration_um_per_hour: float = Field(0.0, ge=0, le=200, description="random-walk speed in marrow, um/h")
+
+
+class OsteoblastConfig(CellBase):
+    """Osteoblasts: pre-osteoblast -> active (lays osteoid) -> lining cell, osteocyte or apoptosis."""
+
+    differentiation_days: float = Field(
+        8.0, gt=0, le=100, description="mean time from pre-osteoblast at the cavity to active osteoblast, days"
+    )
+    apposition_um_per_day: float = Field(
+        0.9, ge=0, le=10, description="mineral apposition rate of an active osteoblast, um/day"
+    )
+    active_lifespan_days: float = Field(
+        200.0, gt=0, le=2000, description="longest active (matrix-laying) period before retiring, days"
+    )
+    osteocyte_fraction: float = Field(
+        0.1, ge=0, le=1, description="probability that an osteoblast is buried as an osteocyte when its voxel fills"
+    )
+    lining_apoptosis_per_day: float = Field(
+        0.002, ge=0, le=10, description="death hazard of lining cells, 1/day"
+    )
+    migration_um_per_hour: float = Field(20.0, ge=0, le=200, description="speed of pre-osteoblasts to the cavity, um/h")
+    recruitment_radius_um: float = Field(
+        400.0, gt=0, le=5000, description="how far from a cavity a committed BMSC can be recruited to it, um"
+    )
+
+
+class BMSCConfig(CellBase):
+    """Bone-marrow stromal cells: proliferate; commit to osteoblast or adipocyte."""
+
+    initial_per_mm3: float = Field(500.0, ge=0, le=1e5, description="initial density in marrow, cells/mm^3")
+    capacity_per_mm3: float = Field(600.0, gt=0, le=1e6, description="density at which proliferation stops, cells/mm^3")
+    proliferation_per_day: float = Field(0.3, ge=0, le=10, description="base division rate at low density, 1/day")
+    osteoblast_commitment_per_day: float = Field(
+        0.0, ge=0, le=50, description="base rate of asymmetric division into a pre-osteoblast, 1/day"
+    )
+    adipocyte_commitment_per_day: float = Field(
+        0.0002, ge=0, le=10, description="base rate of commitment to the adipocyte lineage, 1/day"
+    )
+    apoptosis_per_day: float = Field(0.02, ge=0, le=10, description="base apoptosis hazard, 1/day")
+
+
+class AdipocyteConfig(CellBase):
+    """Marrow adipocytes: occupy a marrow voxel; secrete adipokines."""
+
+    apoptosis_per_day: float = Field(0.0014, ge=0, le=10, description="base death hazard, 1/day (about 2-year life)")
+    migration_um_per_hour: float = Field(0.0, ge=0, le=0, description="adipocytes do not move")
+
+
+class Cells(Section):
+    """The four cell types."""
+
+    osteoclast: OsteoclastConfig = Field(default_factory=OsteoclastConfig)
+    osteoblast: OsteoblastConfig = Field(default_factory=OsteoblastConfig)
+    bmsc: BMSCConfig = Field(default_factory=BMSCConfig)
+    adipocyte: AdipocyteConfig = Field(default_factory=AdipocyteConfig)
+
+
+class RankModule(Section):
+    """RANK/RANKL/OPG binding: OPG is a decoy receptor that sequesters RANKL."""
+
+    rankl_half_occupancy: float = Field(
+        20.0, gt=0, le=1e6, description="free RANKL giving half RANK occupancy, RANKL field units"
+    )
+    opg_binding_constant: float = Field(
+        30.0, gt=0, le=1e6, description="OPG that halves free RANKL, OPG field units"
+    )
+    matrix_rankl_per_s: float = Field(
+        0.002, ge=0, le=1e3, description="RANKL from osteocytes, per mineralised voxel, RANKL units/s"
+    )
+
+
+class WntModule(Section):
+    """Wnt/beta-catenin: per-cell beta-catenin follows local Wnt with a time constant."""
+
+    wnt_half_activation: float = Field(1.0, gt=0, le=1e6, description="Wnt giving half-maximal beta-catenin, Wnt units")
+    time_constant_hours: float = Field(12.0, gt=0, le=1e4, description="beta-catenin response time, hours")
+
+
+class TGFBetaModule(Section):
+    """TGF-beta coupling: latent TGF-beta stored in matrix is released by resorption."""
+
+    release_per_voxel: float = Field(
+        2.0e4, ge=0, le=1e6, description="TGF-beta released per fully mineralised voxel resorbed, field units x voxel"
+    )
+
+
+class Signalling(Section):
+    """Mechanistic signalling modules that derive signals for the rules."""
+
+    rank: RankModule = Field(default_factory=RankModule)
+    wnt: WntModule = Field(default_factory=WntModule)
+    tgf_beta: TGFBetaModule = Field(default_factory=TGFBetaModule)
+
+
+class Mineralisation(Section):
+    """Osteoid maturation: a lag, fast primary, then slow secondary mineralisation."""
+
+    lag_days: float = Field(15.0, ge=0, le=200, description="osteoid maturation time before mineralising, days")
+    primary_fraction: float = Field(0.6, gt=0, le=1, description="mineral fraction reached at once after the lag")
+    secondary_time_constant_days: float = Field(
+        250.0, gt=0, le=1e5, description="time constant of secondary mineralisation to full, days"
+    )
+
+
+class Rule(Section):
+    """One row of a rules table."""
+
+    signal: str = Field(description="a field name or a derived signal (rank_occupancy, beta_catenin)")
+    direction: Literal["increases", "decreases"] = Field(description="effect of the signal on the behaviour")
+    behaviour: str = Field(description="a behaviour key of the cell type, e.g. apoptosis_per_day")
+    half_max: float = Field(gt=0, description="signal value at half effect, signal units")
+    hill: float = Field(1.0, gt=0, le=20, description="Hill power")
+    saturation: float = Field(ge=0, description="behaviour value when the signal is saturating, behaviour units")
+
+
+class Rules(Section):
+    """Rules tables, one per cell type."""
+
+    osteoclast: list[Rule] = Field(default_factory=list, description="osteoclast rules")
+    osteoblast: list[Rule] = Field(default_factory=list, description="osteoblast rules")
+    bmsc: list[Rule] = Field(default_factory=list, description="BMSC rules")
+    adipocyte: list[Rule] = Field(default_factory=list, description="adipocyte rules")

@@ -1,0 +1,469 @@
+"""BoneModel: cells remodelling the voxel world, coupled through the fields.
+
+One :meth:`BoneModel.step` is one agent time step (``time.dt_hours``) and reads
+as the biology, one line per phase. Cell state lives in arrays
+(:class:`~abm.cells.store.CellStore`) updated by numba kernels; Mesa agents are
+the handles (``model.agents_by_type[Osteoclast]``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import mesa
+import numpy as np
+
+from abm.analysis import bmd, morphometry
+from abm.cells import kernels as K
+from abm.cells.agents import AGENT_CLASSES, OsteoblastStage as OB, OsteoclastStage as OC
+from abm.cells.bmu import BMULog
+from abm.cells.store import CellStore
+from abm.config.schema import Scenario
+from abm.errors import UserError
+from abm.geometry import Tissue
+from abm.rules import catalogue
+from abm.rules.table import compile_rules, describe
+from abm.world import World, build_world
+
+#: Fields the signalling modules read; the scenario must define them.
+REQUIRED_FIELDS = ("rankl", "opg", "tgf_beta")
+
+COLUMNS = {
+    "osteoclast": {"credit": np.float64, "lifespan_h": np.float32, "bmu": np.int32},
+    "osteoblast": {"credit": np.float64, "bmu": np.int32, "beta_catenin": np.float32, "maturity": np.float32},
+    "bmsc": {"beta_catenin": np.float32},
+    "adipocyte": {},
+}
+
+#: Time series recorded by the DataCollector (names are the run file's datasets).
+METRICS = (
+    "bv_tv", "porosity", "cortical_porosity", "vbmd_mg_cm3", "abmd_g_cm2", "tmd_mg_cm3", "marrow_adiposity",
+    "n_osteoclast", "n_osteoclast_precursor", "n_osteoblast", "n_preosteoblast", "n_active_osteoblast",
+    "n_lining", "n_bmsc", "n_adipocyte", "resorbed_um3_per_day", "formed_um3_per_day", "active_bmus",
+    "bmu_activations", "osteocytes_formed",
+)
+
+
+class BoneModel(mesa.Model):
+    """Bone remodelling by osteoclasts, osteoblasts, BMSCs and adipocytes.
+
+    Args:
+        scenario: validated scenario.
+        seed: run seed (default ``scenario.seed``); seeds Mesa's ``rng``.
+        world: prebuilt world (geometry + fields), e.g. to share one geometry.
+    """
+
+    def __init__(self, scenario: Scenario, seed: int | None = None, world: World | None = None):
+        super().__init__(seed=scenario.seed if seed is None else seed)
+        missing = [f for f in REQUIRED_FIELDS if f not in scenario.fields]
+        if missing:
+            raise UserError(f"fields.{missing[0]}: required by the signalling modules (define [fields.{missing[0]}])")
+        self.scenario = scenario
+        self.world = world if world is not None else build_world(scenario)
+        self.state = self.world.state
+        self.fields = self.world.fields
+        self.dt_h = scenario.time.dt_hours
+        self.field_every = round(scenario.time.field_dt_hours / self.dt_h)
+        self.voxel_um3 = self.state.voxel_um**3
+        self.field_index = {name: i for i, name in enumerate(self.fields.names)}
+        self.rules = {kind: compile_rules(scenario, kind) for kind in catalogue.CELL_TYPES}
+        self.rules_text = describe(scenario)
+        self.stores = {kind: CellStore(cols) for kind, cols in COLUMNS.items()}
+        self.behaviour: dict[str, np.ndarray] = {}
+        self._dying: dict[str, np.ndarray] = {}  # rows dying this step, per type
+        self._births: list[tuple[str, np.ndarray, dict]] = []  # cells born this step
+        shape = self.state.shape
+        self.cavity = np.full(shape, K.NO_CAVITY, np.int32)  # BMU whose resorption opened the voxel
+        self.ob_occupied = np.zeros(shape, np.uint8)  # one pre/active osteoblast per cavity voxel
+        self.released = np.zeros(shape, np.float32)  # mineral resorbed since the last field solve
+        self.bmus = BMULog()
+        self.totals = {"resorbed_voxels": 0, "formed_voxels": 0, "osteocytes": 0, "activations": 0}
+        self._last_totals = dict(self.totals)
+        self._last_collect_day = 0.0
+
+        self._secretion = np.zeros_like(self.fields.source)  # cell sources of the next field solve
+        self._uptake = np.zeros_like(self.fields.uptake)
+        self._mineral_from_matrix_age()
+        self._seed_bmscs()
+        self.sense_signals(weight=1.0)
+        self.solve_fields(force=True)
+        self.datacollector = mesa.DataCollector(model_reporters={m: _reporter(m) for m in METRICS})
+        self._metrics: dict[str, float] = {}
+        self.collect(force=True)
+
+    # ------------------------------------------------------------------ the step
+    def step(self) -> None:
+        """One agent step: fields, signalling, resorption, formation, fates, births/deaths, data."""
+        self.solve_fields()
+        self.sense_signals()
+        self.resorb()
+        self.form()
+        self.mature_matrix()
+        self.decide_fates()
+        self.activate_bmus()
+        self.births_and_deaths()
+        self.collect()
+
+    @property
+    def time_days(self) -> float:
+        return self.steps * self.dt_h / 24.0
+
+    # ------------------------------------------------------------------ phases
+    def solve_fields(self, force: bool = False) -> None:
+        """Every ``field_dt_hours``: matrix and cell sources averaged over the interval, then an implicit solve."""
+        if not force and (self.steps - 1) % self.field_every:
+            return
+        f = self.fields
+        sig = self.scenario.signalling
+        interval_s = self.scenario.time.field_dt_hours * 3600.0
+        f.source[...] = self._secretion
+        f.uptake[...] = self._uptake
+        f.source[self.field_index["rankl"]][self.state.label == Tissue.BONE] += sig.rank.matrix_rankl_per_s
+        f.source[self.field_index["tgf_beta"]] += self.released * (sig.tgf_beta.release_per_voxel / interval_s)
+        for array in (self._secretion, self._uptake, self.released):
+            array[...] = 0.0
+        f.steady_state() if force else f.step()
+
+    def sense_signals(self, weight: float | None = None) -> None:
+        """Cells read their voxel's fields, update beta-catenin, evaluate their rules, and secrete.
+
+        Secretion and uptake are added to the sources of the next field solve with
+        ``weight`` (default: this step's share of the field interval).
+        """
+        values = self.fields.values
+        n_fields = values.shape[0]
+        wnt = self.field_index.get("wnt")
+        rank = self.scenario.signalling.rank
+        wnt_cfg = self.scenario.signalling.wnt
+        relax = 1.0 - math.exp(-self.dt_h / wnt_cfg.time_constant_hours)
+        for kind, store in self.stores.items():
+            n = len(store)
+            signals = np.zeros((n, n_fields + 2), np.float64)
+            if n:
+                K.gather(values, store["pos"], signals)
+            rankl, opg = signals[:, self.field_index["rankl"]], signals[:, self.field_index["opg"]]
+            signals[:, n_fields] = rankl / (1 + opg / rank.opg_binding_constant)
+            signals[:, n_fields] /= rank.rankl_half_occupancy + signals[:, n_fields]
+            if "beta_catenin" in store.columns:
+                target = 0.0 if wnt is None else signals[:, wnt] / (wnt_cfg.wnt_half_activation + signals[:, wnt])
+                store["beta_catenin"][:] += (target - store["beta_catenin"]) * relax
+                signals[:, n_fields + 1] = store["beta_catenin"]
+            self.behaviour[kind] = self.rules[kind].evaluate(signals)
+            self._dying[kind] = np.zeros(n, bool)
+            self._deposit(kind, self.dt_h / self.scenario.time.field_dt_hours if weight is None else weight)
+
+    def _deposit(self, kind: str, weight: float) -> None:
+        """Add a cell type's secretion and uptake, times ``weight``, to the next solve's sources."""
+        store = self.stores[kind]
+        cfg = getattr(self.scenario.cells, kind)
+        if not len(store):
+            return
+        if cfg.secretion_per_s:
+            names = [f"secretion_per_s.{name}" for name in cfg.secretion_per_s]
+            rates = self.behaviour[kind][:, [self.rules[kind].index(n) for n in names]] * weight
+            idx = np.array([self.field_index[name] for name in cfg.secretion_per_s], np.int64)
+            K.scatter(self._secretion, store["pos"], np.ascontiguousarray(rates), idx)
+        if cfg.uptake_per_s:
+            rates = np.tile(np.array(list(cfg.uptake_per_s.values())) * weight, (len(store), 1))
+            idx = np.array([self.field_index[name] for name in cfg.uptake_per_s], np.int64)
+            K.scatter(self._uptake, store["pos"], rates, idx)
+
+    def resorb(self) -> None:
+        """Resorbing osteoclasts erode adjacent mineralised bone into their BMU's cavity."""
+        store = self.stores["osteoclast"]
+        if not len(store):
+            return
+        cfg = self.scenario.cells.osteoclast
+        erosion = self.behaviour["osteoclast"][:, self.rules["osteoclast"].index("erosion_um_per_day")]
+        rate = erosion / 24.0 * self.dt_h * cfg.footprint_um2 / self.voxel_um3
+        s = self.state
+        n, _ = K.resorb(
+            store["pos"], store["stage"] == OC.RESORBING, store["credit"], rate, store["bmu"],
+            s.label, s.mineral, s.matrix_age_days, s.age_products_au, self.cavity, self.released,
+            self.rng.random(len(store)),
+        )
+        self.totals["resorbed_voxels"] += n
+        if n:
+            self.world.update_bone_weight()
+
+    def form(self) -> None:
+        """Active osteoblasts lay osteoid into the cavity; some are buried as osteocytes."""
+        store = self.stores["osteoblast"]
+        if not len(store):
+            return
+        cfg = self.scenario.cells.osteoblast
+        apposition = self.behaviour["osteoblast"][:, self.rules["osteoblast"].index("apposition_um_per_day")]
+        rate = apposition / 24.0 * self.dt_h / self.state.voxel_um
+        fate = np.zeros(len(store), np.int8)
+        s = self.state
+        formed = K.form(
+            store["pos"], store["stage"] == OB.ACTIVE, store["credit"], rate, s.label, s.mineral,
+            s.matrix_age_days, s.age_products_au, self.cavity, self.ob_occupied, cfg.osteocyte_fraction,
+            self.rng.random((len(store), 2)), fate,
+        )
+        self.totals["formed_voxels"] += formed
+        lining = fate == K.FATE_LINING
+        store["stage"][lining] = OB.LINING
+        store["stage_h"][lining] = 0.0
+        buried = fate == K.FATE_OSTEOCYTE
+        self.totals["osteocytes"] += int(buried.sum())
+        self._dying["osteoblast"] |= buried
+
+    def mature_matrix(self) -> None:
+        """Osteoid mineralises after its lag; bone mineral approaches full (secondary mineralisation)."""
+        m = self.scenario.mineralisation
+        dt_days = self.dt_h / 24.0
+        K.mature_matrix(
+            self.state.label, self.state.mineral, self.state.matrix_age_days, np.float32(dt_days),
+            np.float32(m.lag_days), np.float32(m.primary_fraction),
+            np.float32(math.exp(-dt_days / m.secondary_time_constant_days)),
+        )
+
+    def decide_fates(self) -> None:
+        """Ageing, differentiation, commitment, proliferation and death of every cell type."""
+        for store in self.stores.values():
+            store["age_h"][:] += self.dt_h
+            store["stage_h"][:] += self.dt_h
+        self._osteoclast_fates()
+        self._osteoblast_fates()
+        self._bmsc_fates()
+        self._adipocyte_fates()
+
+    def births_and_deaths(self) -> None:
+        """Remove the cells that died this step, then add the cells born this step."""
+        for kind, dying in self._dying.items():
+            self._remove(kind, np.flatnonzero(dying))
+        self._dying = {}
+        for kind, pos, values in self._births:
+            self._add(kind, pos, **values)
+        self._births = []
+
+    def activate_bmus(self) -> None:
+        """At each field solve: new BMUs where RANKL/OPG drive activation on exposed bone surface."""
+        if (self.steps - 1) % self.field_every:
+            return
+        cfg = self.scenario.cells.osteoclast
+        rank = self.scenario.signalling.rank
+        label = self.state.label
+        rankl = self.fields.field("rankl")
+        opg = self.fields.field("opg")
+        slab = np.zeros(label.shape[0], np.float64)
+        K.surface_drive(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant, slab)
+        drive = float(slab.sum())  # exposed faces x RANK occupancy
+        face_mm2 = (self.state.voxel_um / 1000.0) ** 2
+        per_face_per_h = cfg.activation_per_mm2_per_year * face_mm2 / (365.25 * 24.0)
+        expected = drive * per_face_per_h * self.scenario.time.field_dt_hours
+        k = int(self.rng.poisson(expected))
+        if k == 0:
+            return
+        targets = np.sort(self.rng.random(k) * drive)
+        sites = np.full((k, 3), -1, np.int32)
+        K.pick_surface_sites(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant, targets, sites)
+        for site in sites[sites[:, 0] >= 0]:
+            bmu = self.bmus.open(self.time_days, site)
+            n = cfg.osteoclasts_per_bmu
+            lifespan = self.rng.normal(cfg.lifespan_days, cfg.lifespan_sd_days, n).clip(1.0, None) * 24.0
+            self._births.append(("osteoclast", np.tile(site, (n, 1)), {"stage": OC.PRECURSOR, "lifespan_h": lifespan, "bmu": bmu}))
+            self.totals["activations"] += 1
+
+    def collect(self, force: bool = False) -> None:
+        """Record the time series every ``output.interval_days``."""
+        if not force and self.time_days - self._last_collect_day + 1e-9 < self.scenario.output.interval_days:
+            return
+        elapsed = max(self.time_days - self._last_collect_day, 1e-12)
+        self._metrics = self.metrics(elapsed)
+        self._last_collect_day = self.time_days
+        self._last_totals = dict(self.totals)
+        self.datacollector.collect(self)
+
+    # ------------------------------------------------------------------ fates
+    def _osteoclast_fates(self) -> None:
+        store = self.stores["osteoclast"]
+        if not len(store):
+            return
+        cfg = self.scenario.cells.osteoclast
+        u = self.rng.random((len(store), 2))
+        fuse = (store["stage"] == OC.PRECURSOR) & (u[:, 0] < 1 - math.exp(-self.dt_h / (cfg.fusion_days * 24)))
+        store["stage"][fuse] = OC.RESORBING
+        store["stage_h"][fuse] = 0.0
+        apoptosis = self._hazard("osteoclast", "apoptosis_per_day", u[:, 1])
+        spent = (store["stage"] == OC.RESORBING) & (store["stage_h"] >= store["lifespan_h"])
+        self.bmus.note_resorbing(store["bmu"][store["stage"] == OC.RESORBING], self.time_days)
+        self._dying["osteoclast"] |= apoptosis | spent
+
+    def _osteoblast_fates(self) -> None:
+        store = self.stores["osteoblast"]
+        if not len(store):
+            return
+        cfg = self.scenario.cells.osteoblast
+        rules = self.rules["osteoblast"]
+        u = self.rng.random(len(store))
+        stage = store["stage"]
+        # maturation clock: runs at the (rule-modulated) differentiation rate, so the
+        # pre-osteoblast becomes active after differentiation_days at the base rate and
+        # waits while signals (e.g. TGF-beta during resorption) hold differentiation back
+        diff = self.behaviour["osteoblast"][:, rules.index("differentiation_per_day")]
+        pre = stage == OB.PRE
+        store["maturity"][pre] += diff[pre] * self.dt_h / 24.0
+        start = pre & (store["maturity"] >= 1.0)
+        stage[start] = OB.ACTIVE
+        store["stage_h"][start] = 0.0
+        retire = (stage == OB.ACTIVE) & (store["stage_h"] >= cfg.active_lifespan_days * 24.0)
+        self._free(store["pos"][retire])
+        stage[retire] = OB.LINING
+        store["stage_h"][retire] = 0.0
+        self.bmus.note_forming(store["bmu"][stage == OB.ACTIVE], self.time_days)
+        rate = np.where(
+            stage == OB.LINING, cfg.lining_apoptosis_per_day,
+            self.behaviour["osteoblast"][:, rules.index("apoptosis_per_day")],
+        )
+        self._dying["osteoblast"] |= u < 1 - np.exp(-rate * self.dt_h / 24.0)
+
+    def _bmsc_fates(self) -> None:
+        store = self.stores["bmsc"]
+        if not len(store):
+            return
+        cfg = self.scenario.cells.bmsc
+        rules = self.rules["bmsc"]
+        beh = self.behaviour["bmsc"]
+        n = len(store)
+        u = self.rng.random((n, 4))
+        per_step = self.dt_h / 24.0
+        capacity = cfg.capacity_per_mm3 * self._marrow_mm3
+        crowding = max(0.0, 1.0 - n / capacity)
+        divide = u[:, 0] < 1 - np.exp(-beh[:, rules.index("proliferation_per_day")] * crowding * per_step)
+        commit_ob = u[:, 1] < 1 - np.exp(-beh[:, rules.index("osteoblast_commitment_per_day")] * per_step)
+        commit_ad = u[:, 2] < 1 - np.exp(-beh[:, rules.index("adipocyte_commitment_per_day")] * per_step)
+        dead = u[:, 3] < 1 - np.exp(-beh[:, rules.index("apoptosis_per_day")] * per_step)
+        commit_ad &= ~dead
+        commit_ob &= ~dead & ~commit_ad
+        divide &= ~dead & ~commit_ad & ~commit_ob
+        self._recruit_preosteoblasts(store["pos"][commit_ob])
+        # symmetric division: the daughter starts in the parent's voxel and walks away
+        self._births.append(("bmsc", store["pos"][divide].copy(), {"beta_catenin": store["beta_catenin"][divide].copy()}))
+        self._become_adipocytes(commit_ad)
+        self._dying["bmsc"] |= dead
+        speed = cfg.migration_um_per_hour * self.dt_h / self.state.voxel_um
+        K.random_walk(store["pos"], np.full(len(store), min(speed, 1.0)), self.state.label, self.rng.random((len(store), 2)))
+
+    def _adipocyte_fates(self) -> None:
+        store = self.stores["adipocyte"]
+        if not len(store):
+            return
+        dead = self._hazard("adipocyte", "apoptosis_per_day", self.rng.random(len(store)))
+        pos = store["pos"][dead]
+        self.state.label[pos[:, 0], pos[:, 1], pos[:, 2]] = Tissue.MARROW
+        self._dying["adipocyte"] |= dead
+
+    # ------------------------------------------------------------------ helpers
+    def _hazard(self, kind: str, behaviour: str, u: np.ndarray) -> np.ndarray:
+        rate = self.behaviour[kind][:, self.rules[kind].index(behaviour)]
+        return u < 1 - np.exp(-rate * self.dt_h / 24.0)
+
+    def _recruit_preosteoblasts(self, origins: np.ndarray) -> None:
+        """Committed BMSCs divide asymmetrically; the daughter goes to the nearest free cavity voxel."""
+        if not len(origins):
+            return
+        cfg = self.scenario.cells.osteoblast
+        radius = max(1, round(cfg.recruitment_radius_um / self.state.voxel_um))
+        target = np.zeros((len(origins), 3), np.int32)
+        bmu = np.zeros(len(origins), np.int32)
+        K.place_preosteoblasts(
+            np.ascontiguousarray(origins), radius, self.state.label, self.cavity, self.ob_occupied, target, bmu
+        )
+        placed = bmu >= 0
+        self._births.append(("osteoblast", target[placed], {"stage": OB.PRE, "bmu": bmu[placed]}))
+
+    def _become_adipocytes(self, commit: np.ndarray) -> None:
+        """Committed BMSCs become adipocytes filling their (marrow) voxel."""
+        pos = self.stores["bmsc"]["pos"]
+        commit = commit & (self.state.label[pos[:, 0], pos[:, 1], pos[:, 2]] == Tissue.MARROW)
+        # two cells in one voxel: the first in row order takes it
+        flat = np.ravel_multi_index(pos.T, self.state.shape)
+        first = np.zeros_like(commit)
+        first[np.unique(np.where(commit, flat, -1), return_index=True)[1]] = True
+        commit &= first
+        new = pos[commit].copy()
+        self.state.label[new[:, 0], new[:, 1], new[:, 2]] = Tissue.ADIPOSE
+        self._births.append(("adipocyte", new, {}))
+        self._dying["bmsc"] |= commit
+
+    def _add(self, kind: str, pos: np.ndarray, **values) -> None:
+        if not len(pos):
+            return
+        handles = list(AGENT_CLASSES[kind].create_agents(self, len(pos)))
+        self.stores[kind].add(np.asarray(pos, np.int32), handles, **values)
+
+    def _remove(self, kind: str, rows: np.ndarray) -> None:
+        if not len(rows):
+            return
+        store = self.stores[kind]
+        if kind == "osteoblast":  # pre-osteoblasts and active osteoblasts hold a cavity voxel
+            self._free(store["pos"][rows][store["stage"][rows] != OB.LINING])
+        for handle in store.remove(rows):
+            handle.remove()
+
+    def _free(self, pos: np.ndarray) -> None:
+        self.ob_occupied[pos[:, 0], pos[:, 1], pos[:, 2]] = 0
+
+    @property
+    def _marrow_mm3(self) -> float:
+        return float(np.count_nonzero(self.state.label == Tissue.MARROW)) * self.voxel_um3 * 1e-9
+
+    def _mineral_from_matrix_age(self) -> None:
+        """Initial mineral follows the model's own mineralisation kinetics from each voxel's matrix age."""
+        m = self.scenario.mineralisation
+        s = self.state
+        bone = s.label == Tissue.BONE
+        young = bone & (s.matrix_age_days < m.lag_days)
+        s.label[young] = Tissue.OSTEOID
+        s.mineral[young] = 0.0
+        old = bone & ~young
+        elapsed = s.matrix_age_days[old] - m.lag_days
+        s.mineral[old] = 1.0 - (1.0 - m.primary_fraction) * np.exp(-elapsed / m.secondary_time_constant_days)
+        self.world.update_bone_weight()
+
+    def _seed_bmscs(self) -> None:
+        cfg = self.scenario.cells.bmsc
+        marrow = np.argwhere(self.state.label == Tissue.MARROW)
+        n = min(len(marrow), int(round(cfg.initial_per_mm3 * self._marrow_mm3)))
+        pos = marrow[self.rng.choice(len(marrow), n, replace=False)] if n else marrow[:0]
+        self._add("bmsc", pos)
+
+    # ------------------------------------------------------------------ metrics
+    def metrics(self, elapsed_days: float) -> dict[str, float]:
+        """Every time-series metric now; rates are averaged over ``elapsed_days``."""
+        s = self.state
+        bone = s.bone
+        cortical = s.cortical_mask if s.cortical_mask.any() else None
+        trabecular = s.trabecular_mask
+        ob = self.stores["osteoblast"]["stage"]
+        oc = self.stores["osteoclast"]["stage"]
+        delta = {k: self.totals[k] - self._last_totals[k] for k in self.totals}
+        marrow_space = (s.label == Tissue.MARROW) | (s.label == Tissue.ADIPOSE)
+        return {
+            "bv_tv": morphometry.bv_tv(bone, trabecular),
+            "porosity": morphometry.porosity(bone),
+            "cortical_porosity": float("nan") if cortical is None else morphometry.cortical_porosity(bone, cortical),
+            "vbmd_mg_cm3": bmd.vbmd_mg_cm3(s.mineral),
+            "abmd_g_cm2": bmd.abmd_g_cm2(s.mineral, bone, s.voxel_um),
+            "tmd_mg_cm3": bmd.tmd_mg_cm3(s.mineral, bone),
+            "marrow_adiposity": morphometry.marrow_adiposity(s.label == Tissue.ADIPOSE, marrow_space & trabecular),
+            "n_osteoclast": int(np.count_nonzero(oc == OC.RESORBING)),
+            "n_osteoclast_precursor": int(np.count_nonzero(oc == OC.PRECURSOR)),
+            "n_osteoblast": len(ob),
+            "n_preosteoblast": int(np.count_nonzero(ob == OB.PRE)),
+            "n_active_osteoblast": int(np.count_nonzero(ob == OB.ACTIVE)),
+            "n_lining": int(np.count_nonzero(ob == OB.LINING)),
+            "n_bmsc": len(self.stores["bmsc"]),
+            "n_adipocyte": len(self.stores["adipocyte"]),
+            "resorbed_um3_per_day": delta["resorbed_voxels"] * self.voxel_um3 / elapsed_days,
+            "formed_um3_per_day": delta["formed_voxels"] * self.voxel_um3 / elapsed_days,
+            "active_bmus": self.bmus.active_count(self),
+            "bmu_activations": self.totals["activations"],
+            "osteocytes_formed": self.totals["osteocytes"],
+        }
+
+
+def _reporter(name: str):
+    return lambda model: model._metrics[name]

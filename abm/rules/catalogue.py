@@ -1,0 +1,83 @@
+"""What the rules tables may name: the signals cells sense and the behaviours they have.
+
+Signals are the scenario's fields (sampled in the cell's voxel) plus the derived
+signals of the signalling modules. Behaviours are per cell type; their base
+values come from the cell's config section (a secretion behaviour
+``secretion_per_s.FIELD`` from ``cells.TYPE.secretion_per_s.FIELD``).
+"""
+
+from __future__ import annotations
+
+from abm.config.schema import Scenario
+
+CELL_TYPES = ("osteoclast", "osteoblast", "bmsc", "adipocyte")
+
+#: Signals derived by the mechanistic modules, available to every cell type.
+DERIVED_SIGNALS = ("rank_occupancy", "beta_catenin")
+
+#: Behaviours each cell type has besides its secretions.
+BEHAVIOURS: dict[str, tuple[str, ...]] = {
+    "osteoclast": ("apoptosis_per_day", "erosion_um_per_day"),
+    "osteoblast": ("apoptosis_per_day", "apposition_um_per_day", "differentiation_per_day"),
+    "bmsc": (
+        "apoptosis_per_day",
+        "proliferation_per_day",
+        "osteoblast_commitment_per_day",
+        "adipocyte_commitment_per_day",
+    ),
+    "adipocyte": ("apoptosis_per_day",),
+}
+
+
+def signals(scenario: Scenario) -> tuple[str, ...]:
+    """Every signal name a rule may use, fields first (their order is the solver's)."""
+    return (*scenario.fields, *DERIVED_SIGNALS)
+
+
+def behaviours(scenario: Scenario, cell_type: str) -> tuple[str, ...]:
+    """Behaviour names of a cell type, secretions last."""
+    cfg = getattr(scenario.cells, cell_type)
+    return (*BEHAVIOURS[cell_type], *(f"secretion_per_s.{f}" for f in cfg.secretion_per_s))
+
+
+def base_values(scenario: Scenario, cell_type: str) -> list[float]:
+    """Base value of each behaviour, in :func:`behaviours` order."""
+    cfg = getattr(scenario.cells, cell_type)
+    values = []
+    for name in behaviours(scenario, cell_type):
+        if name.startswith("secretion_per_s."):
+            values.append(cfg.secretion_per_s[name.split(".", 1)[1]])
+        elif name == "differentiation_per_day":
+            values.append(1.0 / cfg.differentiation_days)
+        else:
+            values.append(getattr(cfg, name))
+    return values
+
+
+def name_problems(scenario: Scenario) -> list[str]:
+    """One error line per rule or secretion that names an unknown signal, field or behaviour."""
+    problems = []
+    known_signals = signals(scenario)
+    for cell_type in CELL_TYPES:
+        cfg = getattr(scenario.cells, cell_type)
+        for table in ("secretion_per_s", "uptake_per_s"):
+            for field in getattr(cfg, table):
+                if field not in scenario.fields:
+                    problems.append(
+                        f"cells.{cell_type}.{table}.{field}: unknown field (got {field!r}, allowed one of "
+                        f"{', '.join(map(repr, scenario.fields))})"
+                    )
+        known = behaviours(scenario, cell_type)
+        for i, rule in enumerate(getattr(scenario.rules, cell_type)):
+            where = f"rules.{cell_type}.{i}"
+            if rule.signal not in known_signals:
+                problems.append(
+                    f"{where}.signal: unknown signal (got {rule.signal!r}, allowed one of "
+                    f"{', '.join(map(repr, known_signals))})"
+                )
+            if rule.behaviour not in known:
+                problems.append(
+                    f"{where}.behaviour: not a behaviour of {cell_type} (got {rule.behaviour!r}, allowed one of "
+                    f"{', '.join(map(repr, known))})"
+                )
+    return problems
