@@ -24,7 +24,7 @@ def test_validate_prints_every_error_one_per_line_and_exits_2(tmp_path, capsys):
     assert captured.out == ""
     assert captured.err.splitlines() == [
         "seed: out of range (got -3, allowed an integer >= 0)",
-        "time.dt_hour: unknown key, did you mean 'dt_hours'? (got 2, allowed keys: dt_hours, days)",
+        "time.dt_hour: unknown key, did you mean 'dt_hours'? (got 2, allowed keys: dt_hours, field_dt_hours, days)",
         "solver.rel_tol: out of range (got 0.5, allowed a number > 0 and <= 0.01)",
     ]
 
@@ -37,7 +37,7 @@ def test_validate_applies_overrides(baseline_path, capsys):
 def test_config_prints_the_resolved_scenario(baseline_path, capsys):
     assert main(["config", str(baseline_path), "--set", "time.days=3", "--set", "fields.opg.decay_per_s=2e-4"]) == 0
     resolved = tomllib.loads(capsys.readouterr().out)
-    assert resolved["time"] == {"dt_hours": 1.0, "days": 3.0}
+    assert resolved["time"] == {"dt_hours": 1.0, "field_dt_hours": 6.0, "days": 3.0}
     assert resolved["fields"]["opg"]["decay_per_s"] == 2e-4
     assert resolved["geometry"]["synthetic"]["mineral_fraction"] == 0.9  # defaults are printed too
 
