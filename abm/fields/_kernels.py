@@ -760,7 +760,7 @@ def vcycle(z0, r0, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off
 @njit(cache=True, fastmath=False)
 def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off,
                 gx_off, gy_off, gz_off, part_a, part_b, nu, bnorm, tol, floor_lo, floor_hi, max_iter,
-                tiny, zero, threads):
+                zero, threads):
     """Conjugate gradients preconditioned by :func:`vcycle`, from the guess in ``x`` (updated in place).
 
     Converged when the true residual satisfies ``||r|| <= tol ||b||``, or when
@@ -800,8 +800,10 @@ def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, 
         if it >= max_iter:
             return it, checks, rnorm, dnorm, 1
         previous = rnorm
+        # the preconditioner must stay linear for CG: no flushing of tiny corrections
+        # inside it (only the stored values are flushed, by finish)
         vcycle(zv, r, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off, gz_off,
-               nu, tiny, zero, threads)
+               nu, zero, zero, threads)
         rz = dot(r, zv, part_a)
         p[:, :, :] = zv
         while True:
@@ -817,7 +819,7 @@ def solve_field(x, b, r, zv, p, q, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, 
             if recursive_met or it >= max_iter:
                 break  # confirm on the true residual
             vcycle(zv, r, xbuf, bbuf, sbuf, dbuf, gxbuf, gybuf, gzbuf, shapes, cell_off, gx_off, gy_off,
-                   gz_off, nu, tiny, zero, threads)
+                   gz_off, nu, zero, zero, threads)
             rz_new = dot(r, zv, part_a)
             xpby(zv, p, x.dtype.type(rz_new / rz))
             rz = rz_new

@@ -294,3 +294,16 @@ def test_bone_weight_outside_0_1_is_a_user_error() -> None:
         s.set_bone_weight(np.full((4, 4, 4), 1.5))
     with pytest.raises(UserError, match=r"bone_weight: shape"):
         s.set_bone_weight(np.zeros((4, 4)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_field_decayed_to_nearly_zero_is_solved_not_a_breakdown(dtype):
+    """A field of ~1e-22 with no source (TGF-beta long after resorption ended) converges to ~0."""
+    spec = FieldSpec("tgf_beta", 60.0, 0.6, 1e-3)
+    solver = FieldSolver([spec], (24, 24, 24), 20.0, dt_s=6 * 3600.0, dtype=dtype)
+    rng = np.random.default_rng(5)
+    solver.set_bone_weight((rng.random((24, 24, 24)) > 0.7).astype(np.float32))
+    solver.values[0] = (rng.random((24, 24, 24)) * 1e-22).astype(dtype)
+    for _ in range(3):
+        solver.step()
+    assert np.all(solver.values[0] < 1e-22) and np.all(solver.values[0] >= 0)
