@@ -80,6 +80,7 @@ class BoneModel(mesa.Model):
         self.totals = {"resorbed_voxels": 0, "formed_voxels": 0, "osteocytes": 0, "activations": 0}
         self._last_totals = dict(self.totals)
         self._last_collect_day = 0.0
+        self.collected_days: list[float] = []  # time axis of the DataCollector's rows
 
         self._secretion = np.zeros_like(self.fields.source)  # cell sources of the next field solve
         self._uptake = np.zeros_like(self.fields.uptake)
@@ -267,13 +268,14 @@ class BoneModel(mesa.Model):
             self.totals["activations"] += 1
 
     def collect(self, force: bool = False) -> None:
-        """Record the time series every ``output.interval_days``."""
+        """Record the time series every ``output.interval_days`` (or now, with ``force``)."""
         if not force and self.time_days - self._last_collect_day + 1e-9 < self.scenario.output.interval_days:
             return
         elapsed = max(self.time_days - self._last_collect_day, 1e-12)
         self._metrics = self.metrics(elapsed)
         self._last_collect_day = self.time_days
         self._last_totals = dict(self.totals)
+        self.collected_days.append(self.time_days)
         self.datacollector.collect(self)
 
     # ------------------------------------------------------------------ fates

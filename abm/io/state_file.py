@@ -10,6 +10,8 @@ crash never leaves a file that looks finished.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -43,22 +45,38 @@ def write_state(
         attrs: extra root attributes (provenance), values must be HDF5-storable.
         fields: optional field name -> (array (z, y, x), units), stored under ``fields/``.
     """
+    with atomic_h5(path) as f:
+        write_state_group(f, state, fields)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+    return Path(path)
+
+
+@contextmanager
+def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """An HDF5 file open for writing at ``path.partial``, renamed to ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    with h5py.File(partial, "w") as f:
-        grp = f.create_group("state")
-        grp.attrs["voxel_um"] = state.voxel_um
-        for name in _ARRAYS:
-            dset = grp.create_dataset(name, data=getattr(state, name), compression="gzip", compression_opts=1)
-            dset.attrs["units"] = _UNITS[name]
-        for name, (values, units) in (fields or {}).items():
-            dset = f.create_dataset(f"fields/{name}", data=values, compression="gzip", compression_opts=1)
-            dset.attrs["units"] = units
-        for key, value in (attrs or {}).items():
-            f.attrs[key] = value
+    try:
+        with h5py.File(partial, "w") as f:
+            yield f
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, path)
-    return path
+
+
+def write_state_group(f: h5py.File, state: VoxelState, fields: dict[str, tuple[np.ndarray, str]] | None) -> None:
+    """Store the voxel state under ``state/`` and the fields under ``fields/`` of an open file."""
+    grp = f.create_group("state")
+    grp.attrs["voxel_um"] = state.voxel_um
+    for name in _ARRAYS:
+        dset = grp.create_dataset(name, data=getattr(state, name), compression="gzip", compression_opts=1)
+        dset.attrs["units"] = _UNITS[name]
+    for name, (values, units) in (fields or {}).items():
+        dset = f.create_dataset(f"fields/{name}", data=values, compression="gzip", compression_opts=1)
+        dset.attrs["units"] = units
 
 
 def read_state(path: str | os.PathLike) -> VoxelState:

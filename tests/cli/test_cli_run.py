@@ -10,6 +10,11 @@ from abm.cli.main import main
 from abm.geometry import Tissue
 from abm.io import read_state
 
+METRICS_OF_ISSUE_4 = (
+    "bv_tv", "porosity", "cortical_porosity", "vbmd_mg_cm3", "abmd_g_cm2", "n_osteoclast", "n_osteoblast",
+    "n_bmsc", "n_adipocyte", "resorbed_um3_per_day", "formed_um3_per_day", "active_bmus",
+)
+
 SMALL = [
     "--set", "geometry.shape_voxels=[40, 40, 40]",
     "--set", "geometry.synthetic.tb_th_um=120",
@@ -18,19 +23,28 @@ SMALL = [
 ]
 
 
-def test_run_writes_state_and_fields(baseline_path, tmp_path, capsys):
-    status = main(["run", str(baseline_path), "--days", "1", "--out", str(tmp_path), "--set", "name=small", *SMALL])
+def test_run_writes_time_series_state_fields_and_rules(baseline_path, tmp_path, capsys):
+    status = main(["run", str(baseline_path), "--days", "2", "--out", str(tmp_path), "--set", "name=small", *SMALL])
     assert status == 0
     out = capsys.readouterr().out
     assert "grid 40x40x40 voxels of 20 um (0.8, 0.8, 0.8 mm)" in out
-    assert "24 field steps" in out
+    assert "2 simulated days (48 steps)" in out
     state = read_state(tmp_path / "small.h5")
     assert state.shape == (40, 40, 40)
     assert (state.label == Tissue.BONE).any() and state.cortical_mask.any()
     with h5py.File(tmp_path / "small.h5") as f:
+        series = f["timeseries"]
+        np.testing.assert_allclose(series["time_days"][()], [0.0, 1.0, 2.0])
+        for name in METRICS_OF_ISSUE_4:
+            assert series[name].shape == (3,), name
+        assert series["vbmd_mg_cm3"].attrs["units"] == "mg HA/cm^3"
+        assert 0.1 < series["bv_tv"][0] < 0.4
+        assert series["n_bmsc"][0] > 0
+        assert "in bmsc, tgf_beta increases osteoblast_commitment_per_day" in f["rules"][()].decode()
         glucose = f["fields/glucose"][()]
         assert f["fields/glucose"].attrs["units"] == "mM"
         assert "[fields.rankl]" in f.attrs["config"]
+        assert f.attrs["seed"] == 0 and f.attrs["numba_threads"] >= 1
     # glucose is held at 5 mM on four faces and nothing consumes it yet: it stays at 5 mM
     np.testing.assert_allclose(glucose, 5.0, rtol=1e-4)
 
