@@ -25,9 +25,6 @@ from abm.rules import catalogue
 from abm.rules.table import compile_rules, describe
 from abm.world import World, build_world
 
-#: Fields the signalling modules read; the scenario must define them.
-REQUIRED_FIELDS = ("rankl", "opg", "tgf_beta")
-
 COLUMNS = {
     "osteoclast": {"credit": np.float64, "lifespan_h": np.float32, "bmu": np.int32},
     "osteoblast": {"credit": np.float64, "bmu": np.int32, "beta_catenin": np.float32, "maturity": np.float32},
@@ -40,7 +37,7 @@ METRICS = (
     "bv_tv", "porosity", "cortical_porosity", "vbmd_mg_cm3", "abmd_g_cm2", "tmd_mg_cm3", "marrow_adiposity",
     "n_osteoclast", "n_osteoclast_precursor", "n_osteoblast", "n_preosteoblast", "n_active_osteoblast",
     "n_lining", "n_bmsc", "n_adipocyte", "resorbed_um3_per_day", "formed_um3_per_day", "active_bmus",
-    "bmu_activations", "osteocytes_formed",
+    "bmu_activations", "expected_bmu_activations", "osteocytes_formed",
 )
 
 
@@ -55,9 +52,9 @@ class BoneModel(mesa.Model):
 
     def __init__(self, scenario: Scenario, seed: int | None = None, world: World | None = None):
         super().__init__(seed=scenario.seed if seed is None else seed)
-        missing = [f for f in REQUIRED_FIELDS if f not in scenario.fields]
-        if missing:
-            raise UserError(f"fields.{missing[0]}: required by the signalling modules (define [fields.{missing[0]}])")
+        problems = catalogue.name_problems(scenario)  # scenarios built in code skip the loader's check
+        if problems:
+            raise UserError(problems[0])
         self.scenario = scenario
         self.world = world if world is not None else build_world(scenario)
         self.state = self.world.state
@@ -77,7 +74,9 @@ class BoneModel(mesa.Model):
         self.ob_occupied = np.zeros(shape, np.uint8)  # one pre/active osteoblast per cavity voxel
         self.released = np.zeros(shape, np.float32)  # mineral resorbed since the last field solve
         self.bmus = BMULog()
-        self.totals = {"resorbed_voxels": 0, "formed_voxels": 0, "osteocytes": 0, "activations": 0}
+        self.totals = {
+            "resorbed_voxels": 0, "formed_voxels": 0, "osteocytes": 0, "activations": 0, "expected_activations": 0.0,
+        }
         self._last_totals = dict(self.totals)
         self._last_collect_day = 0.0
         self.collected_days: list[float] = []  # time axis of the DataCollector's rows
@@ -181,7 +180,7 @@ class BoneModel(mesa.Model):
         n, _ = K.resorb(
             store["pos"], store["stage"] == OC.RESORBING, store["credit"], rate, store["bmu"],
             s.label, s.mineral, s.matrix_age_days, s.age_products_au, self.cavity, self.released,
-            self.rng.random(len(store)),
+            max(1, round(cfg.cavity_depth_um / s.voxel_um)), self.rng.random(len(store)),
         )
         self.totals["resorbed_voxels"] += n
         if n:
@@ -198,9 +197,9 @@ class BoneModel(mesa.Model):
         fate = np.zeros(len(store), np.int8)
         s = self.state
         formed = K.form(
-            store["pos"], store["stage"] == OB.ACTIVE, store["credit"], rate, s.label, s.mineral,
+            store["pos"], store["stage"] == OB.ACTIVE, store["credit"], rate, store["bmu"], s.label, s.mineral,
             s.matrix_age_days, s.age_products_au, self.cavity, self.ob_occupied, cfg.osteocyte_fraction,
-            self.rng.random((len(store), 2)), fate,
+            max(1, round(cfg.relocation_um / s.voxel_um)), self.rng.random(len(store)), fate,
         )
         self.totals["formed_voxels"] += formed
         lining = fate == K.FATE_LINING
@@ -254,6 +253,7 @@ class BoneModel(mesa.Model):
         face_mm2 = (self.state.voxel_um / 1000.0) ** 2
         per_face_per_h = cfg.activation_per_mm2_per_year * face_mm2 / (365.25 * 24.0)
         expected = drive * per_face_per_h * self.scenario.time.field_dt_hours
+        self.totals["expected_activations"] += expected
         k = int(self.rng.poisson(expected))
         if k == 0:
             return
@@ -463,6 +463,7 @@ class BoneModel(mesa.Model):
             "formed_um3_per_day": delta["formed_voxels"] * self.voxel_um3 / elapsed_days,
             "active_bmus": self.bmus.active_count(self),
             "bmu_activations": self.totals["activations"],
+            "expected_bmu_activations": self.totals["expected_activations"],
             "osteocytes_formed": self.totals["osteocytes"],
         }
 

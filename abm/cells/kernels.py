@@ -91,15 +91,29 @@ def _xorshift(state):
 
 
 @numba.njit(cache=True)
-def resorb(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, cavity, released, rand):  # pragma: no cover
+def _near_original_marrow(label, cavity, z, y, x, depth):
+    """True if a non-matrix voxel that no BMU opened lies within ``depth`` voxels (Chebyshev)."""
+    shape = label.shape
+    for nz in range(max(z - depth, 0), min(z + depth + 1, shape[0])):
+        for ny in range(max(y - depth, 0), min(y + depth + 1, shape[1])):
+            for nx in range(max(x - depth, 0), min(x + depth + 1, shape[2])):
+                if cavity[nz, ny, nx] == NO_CAVITY and not _is_matrix(label[nz, ny, nx]):
+                    return True
+    return False
+
+
+@numba.njit(cache=True)
+def resorb(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, cavity, released, depth, rand):  # pragma: no cover
     """Resorbing osteoclasts remove adjacent mineralised voxels.
 
     Each resorbing cell gains ``rate`` voxels of credit per step; per whole voxel
     it removes the adjacent bone voxel with the most exposed faces (so cavities
     widen into shallow trenches rather than tunnels), moves into it, marks it as
     cavity of its BMU, and adds the voxel's mineral to ``released`` (the
-    matrix-bound TGF-beta, iron and AGEs go with it). A cell with no bone in
-    reach walks along the surface. Returns (voxels resorbed, mineral resorbed).
+    matrix-bound TGF-beta, iron and AGEs go with it). Only bone within ``depth``
+    voxels of marrow that no BMU opened is eligible, so a cavity stops at the
+    erosion depth; a cell with no eligible bone in reach walks along the
+    surface. Returns (voxels resorbed, mineral resorbed).
     """
     shape = label.shape
     n_voxels = 0
@@ -117,6 +131,8 @@ def resorb(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, ca
             for k in range(26):
                 nz, ny, nx = z + _N26[k, 0], y + _N26[k, 1], x + _N26[k, 2]
                 if not _inside(shape, nz, ny, nx) or label[nz, ny, nx] != BONE:
+                    continue
+                if not _near_original_marrow(label, cavity, nz, ny, nx, depth):
                     continue
                 score = _exposed_faces(label, nz, ny, nx)
                 if score > best_score:
@@ -152,36 +168,43 @@ def resorb(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, ca
 
 
 @numba.njit(cache=True)
-def _free_cavity_neighbour(label, cavity, occupied, z, y, x, start):
-    """A face- or edge-adjacent unoccupied cavity voxel on the matrix, or -1."""
+def _nearest_free_cavity(label, cavity, occupied, oz, oy, ox, radius, out):
+    """Nearest unoccupied cavity voxel on the matrix within ``radius`` voxels (Euclidean), into ``out``.
+
+    Scans in a fixed order (ties go to the first found), so the choice does not
+    depend on threads. Returns the BMU of that voxel, or -1 if none is in reach.
+    """
     shape = label.shape
-    for j in range(26):
-        k = (start + j) % 26
-        nz, ny, nx = z + _N26[k, 0], y + _N26[k, 1], x + _N26[k, 2]
-        if (
-            _inside(shape, nz, ny, nx)
-            and cavity[nz, ny, nx] != NO_CAVITY
-            and label[nz, ny, nx] == MARROW
-            and occupied[nz, ny, nx] == 0
-            and _touches_matrix(label, nz, ny, nx)
-        ):
-            return k
-    return -1
+    best = radius * radius + 1
+    found = -1
+    for z in range(max(oz - radius, 0), min(oz + radius + 1, shape[0])):
+        for y in range(max(oy - radius, 0), min(oy + radius + 1, shape[1])):
+            for x in range(max(ox - radius, 0), min(ox + radius + 1, shape[2])):
+                if cavity[z, y, x] == NO_CAVITY or label[z, y, x] != MARROW or occupied[z, y, x] != 0:
+                    continue
+                d = (z - oz) ** 2 + (y - oy) ** 2 + (x - ox) ** 2
+                if d < best and _touches_matrix(label, z, y, x):
+                    best = d
+                    out[0], out[1], out[2] = z, y, x
+                    found = cavity[z, y, x]
+    return found
 
 
 FATE_NONE, FATE_OSTEOCYTE, FATE_LINING = 0, 1, 2
 
 
 @numba.njit(cache=True)
-def form(pos, active, credit, rate, label, mineral, age_days, ages_au, cavity, occupied, osteocyte_p, rand, fate):  # pragma: no cover
+def form(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, cavity, occupied, osteocyte_p, reach, rand, fate):  # pragma: no cover
     """Active osteoblasts fill their cavity voxel with osteoid.
 
     Each gains ``rate`` voxels of credit per step; when a voxel is full it turns
     to osteoid and the cell either is buried (osteocyte, with probability
-    ``osteocyte_p``), moves to a free cavity voxel next to it, or, with none
-    left, becomes a lining cell (``fate`` records which). Returns voxels formed.
+    ``osteocyte_p``), moves to the nearest free cavity voxel within ``reach``
+    voxels, or, with none left, becomes a lining cell (``fate`` records which).
+    Returns voxels formed.
     """
     formed = 0
+    target = np.zeros(3, np.int64)
     for c in range(pos.shape[0]):
         fate[c] = FATE_NONE
         if not active[c]:
@@ -198,13 +221,14 @@ def form(pos, active, credit, rate, label, mineral, age_days, ages_au, cavity, o
         cavity[z, y, x] = NO_CAVITY
         occupied[z, y, x] = 0
         formed += 1
-        if rand[c, 0] < osteocyte_p:
+        if rand[c] < osteocyte_p:
             fate[c] = FATE_OSTEOCYTE
             continue
-        k = _free_cavity_neighbour(label, cavity, occupied, z, y, x, int(rand[c, 1] * 26.0) % 26)
-        if k >= 0:
-            pos[c, 0], pos[c, 1], pos[c, 2] = z + _N26[k, 0], y + _N26[k, 1], x + _N26[k, 2]
-            occupied[pos[c, 0], pos[c, 1], pos[c, 2]] = 1
+        found = _nearest_free_cavity(label, cavity, occupied, z, y, x, reach, target)
+        if found >= 0:
+            bmu[c] = found  # it now works for the BMU whose cavity it fills
+            pos[c, 0], pos[c, 1], pos[c, 2] = target[0], target[1], target[2]
+            occupied[target[0], target[1], target[2]] = 1
             continue
         fate[c] = FATE_LINING
         for j in range(26):  # step off the new matrix onto the marrow side
@@ -222,23 +246,12 @@ def place_preosteoblasts(origins, radius, label, cavity, occupied, out_pos, out_
     Serial, in order, marking each chosen voxel occupied so two cells never get
     the same one. ``out_bmu`` is -1 where none is in reach.
     """
-    shape = label.shape
+    target = np.zeros(3, np.int64)
     for c in range(origins.shape[0]):
-        oz, oy, ox = origins[c, 0], origins[c, 1], origins[c, 2]
-        best = radius * radius * 3 + 1
-        out_bmu[c] = -1
-        for z in range(max(oz - radius, 0), min(oz + radius + 1, shape[0])):
-            for y in range(max(oy - radius, 0), min(oy + radius + 1, shape[1])):
-                for x in range(max(ox - radius, 0), min(ox + radius + 1, shape[2])):
-                    if cavity[z, y, x] == NO_CAVITY or label[z, y, x] != MARROW or occupied[z, y, x] != 0:
-                        continue
-                    d = (z - oz) ** 2 + (y - oy) ** 2 + (x - ox) ** 2
-                    if d < best and d <= radius * radius and _touches_matrix(label, z, y, x):
-                        best = d
-                        out_pos[c, 0], out_pos[c, 1], out_pos[c, 2] = z, y, x
-                        out_bmu[c] = cavity[z, y, x]
+        out_bmu[c] = _nearest_free_cavity(label, cavity, occupied, origins[c, 0], origins[c, 1], origins[c, 2], radius, target)
         if out_bmu[c] >= 0:
-            occupied[out_pos[c, 0], out_pos[c, 1], out_pos[c, 2]] = 1
+            out_pos[c, 0], out_pos[c, 1], out_pos[c, 2] = target[0], target[1], target[2]
+            occupied[target[0], target[1], target[2]] = 1
 
 
 @numba.njit(parallel=True, cache=True)

@@ -38,9 +38,12 @@ class OsteoclastConfig(CellBase):
     lifespan_days: float = Field(36.0, gt=0, le=365, description="mean resorbing lifespan, days (Eriksen 1986: resorption 30-45 d)")
     lifespan_sd_days: float = Field(4.0, ge=0, le=100, description="spread of the lifespan, days")
     erosion_um_per_day: float = Field(
-        30.0, ge=0, le=200, description="linear erosion rate under an osteoclast, um/day (20-50 um/day)"
+        30.0, ge=0, le=200, description="advance of the resorbing front along the surface, um/day (20-50 um/day)"
     )
     footprint_um2: float = Field(2000.0, gt=0, le=1e5, description="resorbing (sealing-zone) area, um^2")
+    cavity_depth_um: float = Field(
+        50.0, gt=0, le=500, description="final erosion depth below the original surface, um (Eriksen 1986: 50-60 um)"
+    )
     migration_um_per_hour: float = Field(0.0, ge=0, le=200, description="random-walk speed in marrow, um/h")
 
 
@@ -63,6 +66,9 @@ class OsteoblastConfig(CellBase):
         0.002, ge=0, le=10, description="death hazard of lining cells, 1/day"
     )
     migration_um_per_hour: float = Field(20.0, ge=0, le=200, description="speed of pre-osteoblasts to the cavity, um/h")
+    relocation_um: float = Field(
+        40.0, gt=0, le=500, description="how far an osteoblast looks for more cavity when its voxel is full, um"
+    )
     recruitment_radius_um: float = Field(
         400.0, gt=0, le=5000, description="how far from a cavity a committed BMSC can be recruited to it, um"
     )
@@ -75,7 +81,8 @@ class BMSCConfig(CellBase):
     capacity_per_mm3: float = Field(600.0, gt=0, le=1e6, description="density at which proliferation stops, cells/mm^3")
     proliferation_per_day: float = Field(0.3, ge=0, le=10, description="base division rate at low density, 1/day")
     osteoblast_commitment_per_day: float = Field(
-        0.0, ge=0, le=50, description="base rate of asymmetric division into a pre-osteoblast, 1/day"
+        0.05, ge=0, le=50,
+        description="base rate of asymmetric division into a pre-osteoblast (only with a free cavity in reach), 1/day",
     )
     adipocyte_commitment_per_day: float = Field(
         0.0002, ge=0, le=10, description="base rate of commitment to the adipocyte lineage, 1/day"

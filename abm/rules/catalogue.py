@@ -12,6 +12,9 @@ from abm.config.schema import Scenario
 
 CELL_TYPES = ("osteoclast", "osteoblast", "bmsc", "adipocyte")
 
+#: Fields the signalling modules read (RANK/RANKL/OPG binding, TGF-beta coupling).
+REQUIRED_FIELDS = ("rankl", "opg", "tgf_beta")
+
 #: Signals derived by the mechanistic modules, available to every cell type.
 DERIVED_SIGNALS = ("rank_occupancy", "beta_catenin")
 
@@ -56,7 +59,11 @@ def base_values(scenario: Scenario, cell_type: str) -> list[float]:
 
 def name_problems(scenario: Scenario) -> list[str]:
     """One error line per rule or secretion that names an unknown signal, field or behaviour."""
-    problems = []
+    problems = [
+        f"fields.{name}: required by the signalling modules (define a [fields.{name}] table)"
+        for name in REQUIRED_FIELDS
+        if name not in scenario.fields
+    ]
     known_signals = signals(scenario)
     for cell_type in CELL_TYPES:
         cfg = getattr(scenario.cells, cell_type)

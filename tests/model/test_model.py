@@ -1,0 +1,93 @@
+"""BoneModel: Mesa handles over array state, reproducibility, and the remodelling cycle."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from abm.cells import BMSC, Osteoblast, Osteoclast
+from abm.config import ConfigErrors, load_scenario
+from abm.errors import UserError
+from abm.model import BoneModel
+from tests.model.conftest import BOOST, run_days, small_model
+
+
+@pytest.fixture(scope="module")
+def cycle():
+    """One small block remodelled for 300 days (several complete BMUs)."""
+    model = small_model(boost=BOOST)
+    return model, run_days(model, 300)
+
+
+def test_agents_are_mesa_handles_over_the_arrays(cycle):
+    model, _ = cycle
+    for cls in (BMSC, Osteoblast, Osteoclast):
+        agents = list(model.agents_by_type[cls]) if cls in model.agents_by_type else []
+        store = model.stores[cls.kind]
+        assert len(agents) == len(store)
+        for agent in agents:
+            assert store.handles[agent.row] is agent
+            assert agent.voxel == tuple(store["pos"][agent.row])
+    assert len(model.agents_by_type[Osteoblast]) > 0
+
+
+def test_a_bmu_resorbs_then_refills_within_the_published_periods(cycle):
+    model, _ = cycle
+    periods = model.bmus.periods(model.time_days)
+    resorption, formation = periods["resorption_days"], periods["formation_days"]
+    assert len(resorption) >= 3
+    # Eriksen 1986: resorption about 30-45 d, formation 65-150 d
+    assert 30 <= resorption.mean() <= 45 and np.all((resorption > 25) & (resorption < 55))
+    assert 65 <= formation.mean() <= 150 and np.all((formation > 45) & (formation < 180))
+
+
+def test_bone_volume_is_restored_and_cells_stay_bounded(cycle):
+    model, frame = cycle
+    bv_tv = frame["bv_tv"]
+    assert frame["resorbed_um3_per_day"].sum() > 0 and frame["formed_um3_per_day"].sum() > 0
+    assert abs(bv_tv.iloc[-1] - bv_tv.iloc[0]) / bv_tv.iloc[0] < 0.03
+    assert frame["n_bmsc"].min() > 0.5 * frame["n_bmsc"].iloc[0]
+    assert frame["n_bmsc"].max() < 2.0 * frame["n_bmsc"].iloc[0]
+    assert frame["n_osteoclast"].max() > 0 and frame["n_active_osteoblast"].max() > 0
+
+
+def test_activation_frequency_is_in_the_published_range(cycle):
+    model, frame = cycle
+    volume_mm3 = model.state.label.size * model.voxel_um3 * 1e-9
+    years = model.time_days / 365.25
+    expected = frame["expected_bmu_activations"].iloc[-1]
+    # the calibrated rate (without the test's boost): 0.5-1.6 BMUs per mm^3 per year (Eriksen 1986)
+    assert 0.5 <= expected / volume_mm3 / years / BOOST <= 1.6
+    # and the realised activations are a Poisson draw from it (within 3 standard deviations)
+    assert abs(frame["bmu_activations"].iloc[-1] - expected) <= 3 * np.sqrt(expected)
+
+
+def test_missing_signalling_field_is_a_clear_error(baseline_path):
+    scenario = load_scenario(baseline_path)
+    without_opg = scenario.model_copy(update={"fields": {k: v for k, v in scenario.fields.items() if k != "opg"}})
+    with pytest.raises(UserError, match=r"^fields.opg: required by the signalling modules \(define a \[fields.opg\] table\)$"):
+        BoneModel(without_opg)
+    with pytest.raises(ConfigErrors) as info:
+        load_scenario(baseline_path, ["fields.opg=0"])
+    assert info.value.lines == ["fields.opg: must be a table (got 0)"]
+
+
+def _series(threads: int, seed: int) -> dict[str, np.ndarray]:
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        frame = run_days(small_model(seed=seed, boost=12), 30)
+    finally:
+        numba.set_num_threads(previous)
+    return {name: frame[name].to_numpy() for name in frame.columns}
+
+
+def test_same_seed_same_series_with_one_or_two_threads():
+    one, two, again = _series(1, 3), _series(2, 3), _series(2, 3)
+    assert one["bmu_activations"][-1] > 0, "the case must exercise resorption"
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+        np.testing.assert_array_equal(two[name], again[name], err_msg=name)
+    other = _series(2, 4)
+    assert not np.array_equal(other["n_bmsc"], one["n_bmsc"])
