@@ -9,6 +9,8 @@ from abm.config.loader import load_raw
 from abm.errors import UserError
 
 FIELD = 'diffusivity_marrow_um2_per_s = 10.0\ndiffusivity_bone_um2_per_s = 0.1\ndecay_per_s = 1e-3\n'
+# the fields every scenario needs (the signalling modules read them)
+REQUIRED = "".join(f"[fields.{name}]\n{FIELD}" for name in ("rankl", "opg", "tgf_beta"))
 
 
 def write(tmp_path, name, text):
@@ -63,7 +65,7 @@ def test_every_error_is_reported_once():
 
 
 def test_boundary_accepts_zero_flux_or_a_non_negative_value():
-    ok = validate({"fields": {"g": {**_field(), "boundary": {"x_min": 5, "z_max": "zero_flux"}}}})
+    ok = validate({"fields": {**_required(), "g": {**_field(), "boundary": {"x_min": 5, "z_max": "zero_flux"}}}})
     assert ok.fields["g"].boundary.fixed_values() == {
         "x_min": 5.0, "x_max": None, "y_min": None, "y_max": None, "z_min": None, "z_max": None,
     }
@@ -83,7 +85,7 @@ def test_microct_kind_needs_its_section():
 
 
 def test_extends_overrides_only_what_differs(tmp_path):
-    write(tmp_path, "base.toml", f'name = "base"\n[time]\ndays = 30\ndt_hours = 2\n[fields.a]\n{FIELD}')
+    write(tmp_path, "base.toml", f'name = "base"\n[time]\ndays = 30\ndt_hours = 2\nfield_dt_hours = 6\n[fields.a]\n{FIELD}{REQUIRED}')
     child = write(tmp_path, "child.toml", 'extends = "base.toml"\nname = "child"\n[time]\ndays = 5\n')
     scenario = load_scenario(child)
     assert (scenario.name, scenario.time.days, scenario.time.dt_hours) == ("child", 5.0, 2.0)
@@ -92,7 +94,7 @@ def test_extends_overrides_only_what_differs(tmp_path):
 
 def test_extends_chain_from_another_folder_and_microct_path_anchoring(tmp_path):
     (tmp_path / "arms").mkdir()
-    write(tmp_path, "base.toml", '[geometry]\nkind = "microct"\n[geometry.microct]\npath = "data/ct.npy"\n')
+    write(tmp_path, "base.toml", '[geometry]\nkind = "microct"\n[geometry.microct]\npath = "data/ct.npy"\n' + REQUIRED)
     child = write(tmp_path / "arms", "child.toml", 'extends = "../base.toml"\nseed = 4\n')
     scenario = load_scenario(child)
     assert scenario.seed == 4
@@ -152,6 +154,28 @@ def test_resolved_config_round_trips(baseline_path, tmp_path):
     scenario = load_scenario(baseline_path, ["seed=7"])
     again = load_scenario(write(tmp_path, "resolved.toml", to_toml(scenario)))
     assert again == scenario
+
+
+def _required() -> dict:
+    return {name: _field() for name in ("rankl", "opg", "tgf_beta")}
+
+
+def test_scenario_without_the_signalling_fields_names_each():
+    assert errors_of({}) == [
+        f"fields.{name}: required by the signalling modules (define a [fields.{name}] table)"
+        for name in ("rankl", "opg", "tgf_beta")
+    ]
+
+
+def test_rules_must_name_known_signals_and_behaviours(baseline_path):
+    with pytest.raises(ConfigErrors) as info:
+        load_scenario(baseline_path, ['rules.osteoclast=[{signal="tgfb", direction="increases", '
+                                      'behaviour="speed", half_max=1.0, saturation=1.0}]'])
+    assert info.value.lines[0].startswith("rules.osteoclast.0.signal: unknown signal (got 'tgfb', allowed one of 'rankl',")
+    assert info.value.lines[1] == (
+        "rules.osteoclast.0.behaviour: not a behaviour of osteoclast (got 'speed', allowed one of "
+        "'apoptosis_per_day', 'erosion_um_per_day')"
+    )
 
 
 def _field() -> dict:
