@@ -15,18 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from abm.analysis.morphometry import as_region
+
 #: Density of fully mineralised bone tissue, mg HA/cm^3 (see module docstring).
 FULL_MINERAL_MG_CM3 = 1200.0
-
-
-def _masked(shape: tuple[int, ...], mask: np.ndarray | None) -> np.ndarray:
-    """``mask`` as a boolean array of ``shape`` (everything when None)."""
-    if mask is None:
-        return np.ones(shape, dtype=bool)
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != tuple(shape):
-        raise ValueError(f"mask shape {mask.shape} differs from volume shape {tuple(shape)}")
-    return mask
 
 
 def vbmd_mg_cm3(
@@ -44,7 +36,7 @@ def vbmd_mg_cm3(
         full_mineral_mg_cm3: density of a voxel of mineral fraction 1, mg HA/cm^3.
     """
     mineral = np.asarray(mineral)
-    region = _masked(mineral.shape, region)
+    region = as_region(mineral.shape, region)
     if not region.any():
         return float("nan")
     return float(mineral[region].mean(dtype=np.float64) * full_mineral_mg_cm3)
@@ -63,7 +55,7 @@ def tmd_mg_cm3(
         full_mineral_mg_cm3: density of a voxel of mineral fraction 1, mg HA/cm^3.
     """
     mineral = np.asarray(mineral)
-    bone = _masked(mineral.shape, bone)
+    bone = as_region(mineral.shape, bone)
     if not bone.any():
         return float("nan")
     return float(mineral[bone].mean(dtype=np.float64) * full_mineral_mg_cm3)
@@ -94,8 +86,8 @@ def abmd_g_cm2(
         full_mineral_mg_cm3: density of a voxel of mineral fraction 1, mg HA/cm^3.
     """
     mineral = np.asarray(mineral, dtype=np.float64)
-    region = _masked(mineral.shape, region)
-    area = (_masked(mineral.shape, bone) & region).any(axis=axis)
+    region = as_region(mineral.shape, region)
+    area = (as_region(mineral.shape, bone) & region).any(axis=axis)
     if not area.any():
         return float("nan")
     voxel_cm = voxel_um * 1e-4

@@ -18,7 +18,6 @@ class CellBase(Section):
     """Parameters every cell type has."""
 
     apoptosis_per_day: float = Field(0.0, ge=0, le=10, description="base apoptosis hazard, 1/day")
-    migration_um_per_hour: float = Field(10.0, ge=0, le=200, description="random-walk speed in marrow, um/h")
     secretion_per_s: dict[str, float] = Field(
         default_factory=dict, description="field -> secretion into the cell's voxel, field units/s"
     )
@@ -44,14 +43,14 @@ class OsteoclastConfig(CellBase):
     cavity_depth_um: float = Field(
         50.0, gt=0, le=500, description="final erosion depth below the original surface, um (Eriksen 1986: 50-60 um)"
     )
-    migration_um_per_hour: float = Field(0.0, ge=0, le=200, description="random-walk speed in marrow, um/h")
 
 
 class OsteoblastConfig(CellBase):
     """Osteoblasts: pre-osteoblast -> active (lays osteoid) -> lining cell, osteocyte or apoptosis."""
 
     differentiation_days: float = Field(
-        8.0, gt=0, le=100, description="mean time from pre-osteoblast at the cavity to active osteoblast, days"
+        8.0, gt=0, le=100,
+        description="maturation time of a pre-osteoblast at the cavity at the base rate (rules can slow it), days",
     )
     apposition_um_per_day: float = Field(
         0.9, ge=0, le=10, description="mineral apposition rate of an active osteoblast, um/day"
@@ -65,7 +64,6 @@ class OsteoblastConfig(CellBase):
     lining_apoptosis_per_day: float = Field(
         0.002, ge=0, le=10, description="death hazard of lining cells, 1/day"
     )
-    migration_um_per_hour: float = Field(20.0, ge=0, le=200, description="speed of pre-osteoblasts to the cavity, um/h")
     relocation_um: float = Field(
         40.0, gt=0, le=500, description="how far an osteoblast looks for more cavity when its voxel is full, um"
     )
@@ -88,13 +86,13 @@ class BMSCConfig(CellBase):
         0.0002, ge=0, le=10, description="base rate of commitment to the adipocyte lineage, 1/day"
     )
     apoptosis_per_day: float = Field(0.02, ge=0, le=10, description="base apoptosis hazard, 1/day")
+    migration_um_per_hour: float = Field(10.0, ge=0, le=200, description="random-walk speed in marrow, um/h")
 
 
 class AdipocyteConfig(CellBase):
     """Marrow adipocytes: occupy a marrow voxel; secrete adipokines."""
 
     apoptosis_per_day: float = Field(0.0014, ge=0, le=10, description="base death hazard, 1/day (about 2-year life)")
-    migration_um_per_hour: float = Field(0.0, ge=0, le=0, description="adipocytes do not move")
 
 
 class Cells(Section):
