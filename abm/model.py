@@ -142,8 +142,7 @@ class BoneModel(mesa.Model):
             if n:
                 K.gather(values, store["pos"], signals)
             rankl, opg = signals[:, self.field_index["rankl"]], signals[:, self.field_index["opg"]]
-            signals[:, n_fields] = rankl / (1 + opg / rank.opg_binding_constant)
-            signals[:, n_fields] /= rank.rankl_half_occupancy + signals[:, n_fields]
+            signals[:, n_fields] = K.rank_occupancy(rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant)
             if "beta_catenin" in store.columns:
                 target = 0.0 if wnt is None else signals[:, wnt] / (wnt_cfg.wnt_half_activation + signals[:, wnt])
                 store["beta_catenin"][:] += (target - store["beta_catenin"]) * relax
