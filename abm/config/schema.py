@@ -60,7 +60,16 @@ class FieldConfig(Section):
     boundary: Boundary = Field(default_factory=Boundary, description="per-face boundary conditions")
 
 
-class SyntheticGeometry(Section):
+class MarrowAndMatrix(Section):
+    """Vessels added to the marrow and the initial state of the matrix, for any bone source."""
+
+    vessel_volume_fraction: float = Field(0.02, ge=0, le=0.3, description="marrow volume fraction given to vessels")
+    vessel_diameter_um: float = Field(30.0, ge=5, le=500, description="marrow vessel diameter, um")
+    mineral_fraction: float = Field(0.9, gt=0, le=1, description="initial mineral fraction of bone voxels")
+    mean_matrix_age_days: float = Field(1000.0, ge=0, le=1e5, description="mean initial matrix age, days")
+
+
+class SyntheticGeometry(MarrowAndMatrix):
     """Synthetic bone block: trabecular interior plus optional cortical shell and vessels."""
 
     bv_tv: float = Field(0.22, ge=0.05, le=0.6, description="target trabecular bone volume fraction")
@@ -73,14 +82,10 @@ class SyntheticGeometry(Section):
     cortical_faces: list[Literal["x_min", "x_max", "y_min", "y_max"]] = Field(
         default_factory=lambda: ["y_min", "y_max"], description="faces carrying the cortical shell (canals run along z)"
     )
-    vessel_volume_fraction: float = Field(0.02, ge=0, le=0.3, description="marrow volume fraction given to vessels")
-    vessel_diameter_um: float = Field(30.0, ge=5, le=500, description="marrow vessel diameter, um")
-    mineral_fraction: float = Field(0.9, gt=0, le=1, description="initial mineral fraction of bone voxels")
-    mean_matrix_age_days: float = Field(1000.0, ge=0, le=1e5, description="mean initial matrix age, days")
     seed: int = Field(1, ge=0, description="geometry seed (kept apart from the run seed)")
 
 
-class MicroCTGeometry(Section):
+class MicroCTGeometry(MarrowAndMatrix):
     """A real micro-CT volume (.npy or multi-page TIFF)."""
 
     path: str = Field(description="volume file, relative to the config file's folder")
@@ -88,10 +93,6 @@ class MicroCTGeometry(Section):
     crop: list[int] | None = Field(None, description="sub-volume (z0, z1, y0, y1, x0, x1), voxels, half-open",
         json_schema_extra={"allowed": "six integers >= 0, or absent for the whole volume"},
     )
-    vessel_volume_fraction: float = Field(0.02, ge=0, le=0.3, description="marrow volume fraction given to vessels")
-    vessel_diameter_um: float = Field(30.0, ge=5, le=500, description="marrow vessel diameter, um")
-    mineral_fraction: float = Field(0.9, gt=0, le=1, description="initial mineral fraction of bone voxels")
-    mean_matrix_age_days: float = Field(1000.0, ge=0, le=1e5, description="mean initial matrix age, days")
     seed: int = Field(1, ge=0, description="seed for vessels and matrix ages")
 
     @field_validator("crop")
