@@ -8,6 +8,7 @@ the handles (``model.agents_by_type[Osteoclast]``).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import mesa
@@ -40,6 +41,32 @@ METRICS = (
     "bmu_activations", "expected_bmu_activations", "osteocytes_formed",
 )
 
+#: Causes of cell death, counted per cell type (issue 7 adds ferroptosis).
+DEATH_CAUSES = ("apoptosis",)
+#: Death counters, per type and cause; recorded as deaths per day (``deaths_osteoblast_apoptosis``).
+DEATHS = tuple(f"deaths_{kind}_{cause}" for kind in COLUMNS for cause in DEATH_CAUSES)
+METRICS = METRICS + DEATHS
+
+
+#: Units of the time series (dimensionless when absent).
+UNITS = {
+    "time_days": "d",
+    "bv_tv": "1", "porosity": "1", "cortical_porosity": "1", "marrow_adiposity": "1",
+    "vbmd_mg_cm3": "mg HA/cm^3",
+    "abmd_g_cm2": "g/cm^2",
+    "tmd_mg_cm3": "mg HA/cm^3",
+    "resorbed_um3_per_day": "um^3/d",
+    "formed_um3_per_day": "um^3/d",
+    **{name: "cells" for name in METRICS if name.startswith("n_")},
+    "active_bmus": "BMUs", "bmu_activations": "BMUs (cumulative)", "expected_bmu_activations": "BMUs (cumulative)",
+    "osteocytes_formed": "cells (cumulative)",
+    **{name: "cells/d" for name in DEATHS},
+}
+
+
+class NumericalFault(UserError):
+    """The run produced a NaN, a negative concentration or an agent outside the grid."""
+
 
 class BoneModel(mesa.Model):
     """Bone remodelling by osteoclasts, osteoblasts, BMSCs and adipocytes.
@@ -59,6 +86,7 @@ class BoneModel(mesa.Model):
         self.world = world if world is not None else build_world(scenario)
         self.state = self.world.state
         self.fields = self.world.fields
+        self.field_stats = None  # SolveStats of the last field solve
         self.dt_h = scenario.time.dt_hours
         self.field_every = round(scenario.time.field_dt_hours / self.dt_h)
         self.voxel_um3 = self.state.voxel_um**3
@@ -76,6 +104,7 @@ class BoneModel(mesa.Model):
         self.bmus = BMULog()
         self.totals = {
             "resorbed_voxels": 0, "formed_voxels": 0, "osteocytes": 0, "activations": 0, "expected_activations": 0.0,
+            **{name: 0 for name in DEATHS},
         }
         self._last_totals = dict(self.totals)
         self._last_collect_day = 0.0
@@ -116,13 +145,24 @@ class BoneModel(mesa.Model):
         f = self.fields
         sig = self.scenario.signalling
         interval_s = self.scenario.time.field_dt_hours * 3600.0
+        self.world.update_bone_weight()  # resorption, formation and mineralisation change diffusivity
+        self._close_refilled_bmus()
         f.source[...] = self._secretion
         f.uptake[...] = self._uptake
         f.source[self.field_index["rankl"]][self.state.label == Tissue.BONE] += sig.rank.matrix_rankl_per_s
         f.source[self.field_index["tgf_beta"]] += self.released * (sig.tgf_beta.release_per_voxel / interval_s)
         for array in (self._secretion, self._uptake, self.released):
             array[...] = 0.0
-        f.steady_state() if force else f.step()
+        try:
+            self.field_stats = f.steady_state() if force else f.step()
+        except (ValueError, RuntimeError) as err:
+            raise NumericalFault(f"step {self.steps} (day {self.time_days:g}): {err}") from None
+        for name, low in zip(self.field_stats.names, self.field_stats.min_before_clamp, strict=True):
+            scale = float(self.fields.field(name).max())
+            if low < -0.01 * scale - 1e-30:
+                raise NumericalFault(
+                    f"step {self.steps} (day {self.time_days:g}): field {name} went negative ({low:.3g}, max {scale:.3g})"
+                )
 
     def sense_signals(self, weight: float | None = None) -> None:
         """Cells read their voxel's fields, update beta-catenin, evaluate their rules, and secrete.
@@ -179,11 +219,9 @@ class BoneModel(mesa.Model):
         n, _ = K.resorb(
             store["pos"], store["stage"] == OC.RESORBING, store["credit"], rate, store["bmu"],
             s.label, s.mineral, s.matrix_age_days, s.age_products_au, self.cavity, self.released,
-            max(1, round(cfg.cavity_depth_um / s.voxel_um)), self.rng.random(len(store)),
+            max(1, round(cfg.cavity_depth_um / s.voxel_um)), self.rng.random(len(store)), self.bmus.resorbed_voxels,
         )
         self.totals["resorbed_voxels"] += n
-        if n:
-            self.world.update_bone_weight()
 
     def form(self) -> None:
         """Active osteoblasts lay osteoid into the cavity; some are buried as osteocytes."""
@@ -199,6 +237,7 @@ class BoneModel(mesa.Model):
             store["pos"], store["stage"] == OB.ACTIVE, store["credit"], rate, store["bmu"], s.label, s.mineral,
             s.matrix_age_days, s.age_products_au, self.cavity, self.ob_occupied, cfg.osteocyte_fraction,
             max(1, round(cfg.relocation_um / s.voxel_um)), self.rng.random(len(store)), fate,
+            self.bmus.formed_voxels, self._bmu_quota(), self._bmu_open(),
         )
         self.totals["formed_voxels"] += formed
         lining = fate == K.FATE_LINING
@@ -290,7 +329,7 @@ class BoneModel(mesa.Model):
         apoptosis = self._hazard("osteoclast", "apoptosis_per_day", u[:, 1])
         spent = (store["stage"] == OC.RESORBING) & (store["stage_h"] >= store["lifespan_h"])
         self.bmus.note_resorbing(store["bmu"][store["stage"] == OC.RESORBING], self.time_days)
-        self._dying["osteoclast"] |= apoptosis | spent
+        self._die("osteoclast", apoptosis | spent, "apoptosis")  # spent osteoclasts apoptose too
 
     def _osteoblast_fates(self) -> None:
         store = self.stores["osteoblast"]
@@ -305,6 +344,8 @@ class BoneModel(mesa.Model):
         # waits while signals (e.g. TGF-beta during resorption) hold differentiation back
         diff = self.behaviour["osteoblast"][:, rules.index("differentiation_per_day")]
         pre = stage == OB.PRE
+        if cfg.wait_for_resorption:  # reversal: maturation starts once the BMU's osteoclasts are gone
+            pre &= ~self._bmu_resorbing()[store["bmu"]]
         store["maturity"][pre] += diff[pre] * self.dt_h / 24.0
         start = pre & (store["maturity"] >= 1.0)
         stage[start] = OB.ACTIVE
@@ -318,7 +359,7 @@ class BoneModel(mesa.Model):
             stage == OB.LINING, cfg.lining_apoptosis_per_day,
             self.behaviour["osteoblast"][:, rules.index("apoptosis_per_day")],
         )
-        self._dying["osteoblast"] |= u < 1 - np.exp(-rate * self.dt_h / 24.0)
+        self._die("osteoblast", u < 1 - np.exp(-rate * self.dt_h / 24.0), "apoptosis")
 
     def _bmsc_fates(self) -> None:
         store = self.stores["bmsc"]
@@ -343,7 +384,7 @@ class BoneModel(mesa.Model):
         # symmetric division: the daughter starts in the parent's voxel and walks away
         self._births.append(("bmsc", store["pos"][divide].copy(), {"beta_catenin": store["beta_catenin"][divide].copy()}))
         self._become_adipocytes(commit_ad)
-        self._dying["bmsc"] |= dead
+        self._die("bmsc", dead, "apoptosis")
         speed = cfg.migration_um_per_hour * self.dt_h / self.state.voxel_um
         K.random_walk(store["pos"], np.full(len(store), min(speed, 1.0)), self.state.label, self.rng.random((len(store), 2)))
 
@@ -354,9 +395,14 @@ class BoneModel(mesa.Model):
         dead = self._hazard("adipocyte", "apoptosis_per_day", self.rng.random(len(store)))
         pos = store["pos"][dead]
         self.state.label[pos[:, 0], pos[:, 1], pos[:, 2]] = Tissue.MARROW
-        self._dying["adipocyte"] |= dead
+        self._die("adipocyte", dead, "apoptosis")
 
     # ------------------------------------------------------------------ helpers
+    def _die(self, kind: str, dead: np.ndarray, cause: str) -> None:
+        """Mark cells as dying this step and count them by type and cause."""
+        self.totals[f"deaths_{kind}_{cause}"] += int(np.count_nonzero(dead & ~self._dying[kind]))
+        self._dying[kind] |= dead
+
     def _hazard(self, kind: str, behaviour: str, u: np.ndarray) -> np.ndarray:
         rate = self.behaviour[kind][:, self.rules[kind].index(behaviour)]
         return u < 1 - np.exp(-rate * self.dt_h / 24.0)
@@ -369,8 +415,9 @@ class BoneModel(mesa.Model):
         radius = max(1, round(cfg.recruitment_radius_um / self.state.voxel_um))
         target = np.zeros((len(origins), 3), np.int32)
         bmu = np.zeros(len(origins), np.int32)
+        accepting = (self.bmus.formed_voxels < self._bmu_quota()).astype(np.uint8)
         K.place_preosteoblasts(
-            np.ascontiguousarray(origins), radius, self.state.label, self.cavity, self.ob_occupied, target, bmu
+            np.ascontiguousarray(origins), radius, self.state.label, self.cavity, self.ob_occupied, accepting, target, bmu
         )
         placed = bmu >= 0
         self._births.append(("osteoblast", target[placed], {"stage": OB.PRE, "bmu": bmu[placed]}))
@@ -393,6 +440,7 @@ class BoneModel(mesa.Model):
         if not len(pos):
             return
         handles = list(AGENT_CLASSES[kind].create_agents(self, len(pos)))
+        values["uid"] = np.fromiter((h.unique_id for h in handles), np.int64, len(handles))
         self.stores[kind].add(np.asarray(pos, np.int32), handles, **values)
 
     def _remove(self, kind: str, rows: np.ndarray) -> None:
@@ -403,6 +451,32 @@ class BoneModel(mesa.Model):
             self._free(store["pos"][rows][store["stage"][rows] != OB.LINING])
         for handle in store.remove(rows):
             handle.remove()
+
+    def _bmu_resorbing(self) -> np.ndarray:
+        """Per BMU: True while any of its osteoclasts (precursor or resorbing) lives."""
+        alive = np.zeros(self.bmus.n, bool)
+        alive[self.stores["osteoclast"]["bmu"]] = True
+        return alive
+
+    def _bmu_quota(self) -> np.ndarray:
+        """Per BMU: voxels its osteoblasts may form (refill fraction of what it resorbed)."""
+        return self.scenario.cells.osteoblast.refill_fraction * self.bmus.resorbed_voxels
+
+    def _bmu_open(self) -> np.ndarray:
+        """Per BMU: 1 where osteoblasts may move into its cavity (refill not done; resorption over if waiting)."""
+        open_ = self.bmus.formed_voxels < self._bmu_quota()
+        if self.scenario.cells.osteoblast.wait_for_resorption:
+            open_ &= ~self._bmu_resorbing()
+        return open_.astype(np.uint8)
+
+    def _close_refilled_bmus(self) -> None:
+        """Cavity left by BMUs that refilled their share and have no osteoclasts becomes plain marrow."""
+        done = (self.bmus.formed_voxels >= self._bmu_quota()) & ~self._bmu_resorbing()
+        done &= self.bmus.resorbed_voxels > 0
+        flat = self.cavity.reshape(-1)
+        idx = np.flatnonzero(flat != K.NO_CAVITY)
+        if len(idx) and done.any():
+            flat[idx[done[flat[idx]]]] = K.NO_CAVITY
 
     def _free(self, pos: np.ndarray) -> None:
         self.ob_occupied[pos[:, 0], pos[:, 1], pos[:, 2]] = 0
@@ -430,6 +504,105 @@ class BoneModel(mesa.Model):
         n = min(len(marrow), int(round(cfg.initial_per_mm3 * self._marrow_mm3)))
         pos = marrow[self.rng.choice(len(marrow), n, replace=False)] if n else marrow[:0]
         self._add("bmsc", pos)
+
+    # ------------------------------------------------------------------ health, snapshots, checkpoints
+    def check_health(self) -> None:
+        """Raise :class:`NumericalFault` naming the field or agent if the state is not sound."""
+        values = self.fields.values
+        for i, name in enumerate(self.fields.names):
+            bad = ~np.isfinite(values[i])
+            if bad.any():
+                where = tuple(int(v) for v in np.argwhere(bad)[0])
+                raise NumericalFault(f"step {self.steps} (day {self.time_days:g}): field {name} is not finite at voxel {where}")
+        shape = np.array(self.state.shape)
+        for kind, store in self.stores.items():
+            pos = store["pos"]
+            outside = np.flatnonzero(((pos < 0) | (pos >= shape)).any(axis=1))
+            if len(outside):
+                row = int(outside[0])
+                raise NumericalFault(
+                    f"step {self.steps} (day {self.time_days:g}): {kind} {int(store['uid'][row])} is outside the"
+                    f" grid at {tuple(int(v) for v in pos[row])} (grid {tuple(int(v) for v in shape)})"
+                )
+
+    def snapshot(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+        """(voxel arrays, fields, agent tables) now, as the run file stores them."""
+        s = self.state
+        voxels = {"label": s.label, "mineral": s.mineral, "matrix_age_days": s.matrix_age_days,
+                  "age_products_au": s.age_products_au}
+        fields = {name: self.fields.field(name) for name in self.fields.names}
+        return voxels, fields, {kind: store.table() for kind, store in self.stores.items()}
+
+    def agent_columns(self) -> dict[str, dict[str, np.dtype]]:
+        """Column dtypes of the agent tables of :meth:`snapshot`."""
+        return {kind: store.table_dtypes() for kind, store in self.stores.items()}
+
+    def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Everything needed to continue this run bit for bit: (arrays, JSON-able metadata)."""
+        s = self.state
+        arrays = {
+            "state/label": s.label, "state/mineral": s.mineral, "state/matrix_age_days": s.matrix_age_days,
+            "state/age_products_au": s.age_products_au, "fields/values": self.fields.values,
+            "pending/secretion": self._secretion, "pending/uptake": self._uptake, "pending/released": self.released,
+            "cavity": self.cavity, "ob_occupied": self.ob_occupied,
+            "bmus/site": self.bmus.site[: self.bmus.n], "bmus/resorbed": self.bmus.resorbed_voxels,
+            "bmus/formed": self.bmus.formed_voxels,
+            "timeseries/time_days": np.asarray(self.collected_days, np.float64),
+        }
+        arrays.update({f"bmus/{name}": self.bmus[name] for name in self.bmus.columns})
+        arrays.update({f"timeseries/{m}": np.asarray(v, np.float64) for m, v in self.datacollector.model_vars.items()})
+        for kind, store in self.stores.items():
+            arrays.update({f"cells/{kind}/{name}": values for name, values in store.state().items()})
+        ids = mesa.Agent._ids[self]
+        next_uid = next(ids)
+        mesa.Agent._ids[self] = itertools.count(next_uid)
+        version, internal, gauss = self.random.getstate()
+        meta = {
+            "steps": self.steps, "rng": self.rng.bit_generator.state, "random": [version, list(internal), gauss],
+            "totals": self.totals, "last_totals": self._last_totals, "last_collect_day": self._last_collect_day,
+            "metrics": self._metrics, "next_uid": next_uid, "bmus": self.bmus.n,
+        }
+        return arrays, meta
+
+    @classmethod
+    def from_checkpoint(cls, scenario: Scenario, arrays: dict[str, np.ndarray], meta: dict) -> BoneModel:
+        """A model of ``scenario`` continuing from :meth:`checkpoint` output."""
+        model = cls(scenario)
+        model._restore(arrays, meta)
+        return model
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        s = self.state
+        for name in ("label", "mineral", "matrix_age_days", "age_products_au"):
+            getattr(s, name)[...] = arrays[f"state/{name}"]
+        self.fields.values[...] = arrays["fields/values"]
+        self._secretion[...] = arrays["pending/secretion"]
+        self._uptake[...] = arrays["pending/uptake"]
+        self.released[...] = arrays["pending/released"]
+        self.cavity[...] = arrays["cavity"]
+        self.ob_occupied[...] = arrays["ob_occupied"]
+        self.bmus.restore({name: arrays[f"bmus/{name}"] for name in self.bmus.columns}, arrays["bmus/site"],
+                          arrays["bmus/resorbed"], arrays["bmus/formed"])
+        for kind, store in self.stores.items():
+            for handle in store.remove(np.arange(len(store))):
+                handle.remove()
+            columns = {name: arrays[f"cells/{kind}/{name}"] for name in store.columns}
+            handles = list(AGENT_CLASSES[kind].create_agents(self, len(columns["pos"])))
+            for handle, uid in zip(handles, columns["uid"], strict=True):
+                handle.unique_id = int(uid)
+            store.add(columns.pop("pos"), handles, **columns)
+        mesa.Agent._ids[self] = itertools.count(meta["next_uid"])
+        self.steps = meta["steps"]
+        self.rng.bit_generator.state = meta["rng"]
+        version, internal, gauss = meta["random"]
+        self.random.setstate((version, tuple(internal), gauss))
+        self.totals = dict(meta["totals"])
+        self._last_totals = dict(meta["last_totals"])
+        self._last_collect_day = meta["last_collect_day"]
+        self._metrics = dict(meta["metrics"])
+        self.collected_days = arrays["timeseries/time_days"].tolist()
+        self.datacollector.model_vars = {m: arrays[f"timeseries/{m}"].tolist() for m in METRICS}
+        self.world.update_bone_weight()
 
     # ------------------------------------------------------------------ metrics
     def metrics(self, elapsed_days: float) -> dict[str, float]:
@@ -464,6 +637,7 @@ class BoneModel(mesa.Model):
             "bmu_activations": self.totals["activations"],
             "expected_bmu_activations": self.totals["expected_activations"],
             "osteocytes_formed": self.totals["osteocytes"],
+            **{name: delta[name] / elapsed_days for name in DEATHS},
         }
 
 

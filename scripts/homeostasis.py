@@ -10,7 +10,10 @@ and prints, beside each target:
 - cell counts (bounded, none extinct);
 - resorption, reversal and formation periods of finished BMUs (Eriksen 1986:
   30-45, 8-9 and 65-150 days);
-- activation frequency, BMUs per mm^3 per year (0.5-1.6).
+- activation frequency, BMUs per mm^3 per year (0.5-1.6);
+- vBMD drift, %/yr (no published target for a healthy steady state: it should be
+  small, well below the 1 %/yr of late postmenopausal loss), and the balance of
+  finished BMUs (formed / resorbed volume; configured refill fraction 0.97).
 
 The spin-up (default 180 days) lets the synthetic block, which starts without
 any remodelling space, open its first cavities. The last line is one JSON object.
@@ -47,7 +50,10 @@ def run_one(seed: int, days: float, size: int) -> dict:
         model.step()
     frame = model.datacollector.get_model_vars_dataframe()
     periods = model.bmus.periods(model.time_days)
+    done = ~np.isnan(model.bmus["form_last"]) & (model.bmus["form_last"] <= model.time_days - 30)
+    balance = model.bmus.formed_voxels[done] / np.maximum(model.bmus.resorbed_voxels[done], 1)
     return {
+        "balance": balance.tolist(),
         "seed": seed,
         "days": np.asarray(model.collected_days),
         "series": {name: frame[name].to_numpy(float) for name in frame.columns},
@@ -76,6 +82,8 @@ def main() -> None:
         runs = list(pool.map(run_one, range(args.seeds), [days] * args.seeds, [args.size] * args.seeds))
 
     drifts = [drift_percent_per_year(r["days"], r["series"]["bv_tv"], args.spinup_days) for r in runs]
+    bmd_drifts = [drift_percent_per_year(r["days"], r["series"]["vbmd_mg_cm3"], args.spinup_days) for r in runs]
+    balance = np.concatenate([r["balance"] for r in runs])
     periods = {k: np.concatenate([r["periods"][k] for r in runs]) for k in runs[0]["periods"]}
     years = days / 365.25
     activation = [r["series"]["bmu_activations"][-1] / r["volume_mm3"] / years for r in runs]
@@ -88,6 +96,7 @@ def main() -> None:
         "bv_tv_drift_below_1pct_per_year": bool(abs(np.mean(drifts)) < 1.0),
         "resorption_30_45_days": bool(30 <= mean["resorption_days"] <= 45),
         "formation_65_150_days": bool(65 <= mean["formation_days"] <= 150),
+        "reversal_about_8_9_days": bool(7 <= mean["reversal_days"] <= 11),
         "activation_0.5_1.6_per_mm3_year": bool(0.5 <= np.mean(activation) <= 1.6),
         "cells_not_extinct": bool(counts["n_bmsc"][0] > 0 and counts["n_osteoblast"][1] > 0 and counts["n_osteoclast"][1] > 0),
     }
@@ -98,12 +107,16 @@ def main() -> None:
         values = periods[key]
         print(f"{key.replace('_', ' '):<34} {mean[key]:>10.1f} +- {np.std(values):.1f} (n={len(values)})   {target}")
     print(f"{'activation, BMU/mm^3/yr':<34} {np.mean(activation):>10.2f}   0.5-1.6")
+    print(f"{'vBMD drift, %/yr':<34} {np.mean(bmd_drifts):>+10.2f} (per seed {', '.join(f'{d:+.2f}' for d in bmd_drifts)})   small")
+    print(f"{'BMU balance, formed/resorbed':<34} {np.mean(balance) if len(balance) else float('nan'):>10.3f} (n={len(balance)})   0.97 configured")
     for name, (low, high) in counts.items():
         print(f"{name:<34} {low:>10.0f} .. {high:.0f}   bounded, > 0")
     print(f"wall time per replicate: {np.mean([r['wall_s'] for r in runs]):.0f} s")
     print(json.dumps({
         "bv_tv_drift_pct_per_year": float(np.mean(drifts)),
         "drift_per_seed": drifts,
+        "vbmd_drift_pct_per_year": float(np.mean(bmd_drifts)),
+        "bmu_balance": float(np.mean(balance)) if len(balance) else None,
         "periods_mean_days": mean,
         "finished_bmus": int(len(periods["resorption_days"])),
         "activation_per_mm3_year": float(np.mean(activation)),

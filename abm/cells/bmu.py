@@ -3,7 +3,8 @@
 A BMU opens when osteoclast precursors are recruited to a surface site. Its
 osteoclasts and osteoblasts carry its id; the log keeps, per BMU, the first and
 last day any of its osteoclasts resorbed and any of its osteoblasts formed, from
-which resorption, reversal and formation periods are read.
+which resorption, reversal and formation periods are read, and the voxels it
+resorbed and formed (its balance).
 """
 
 from __future__ import annotations
@@ -22,6 +23,32 @@ class BMULog:
         self.n = 0
         self._cols = {name: np.zeros(0) for name in ("opened", "resorb_first", "resorb_last", "form_first", "form_last")}
         self.site = np.zeros((0, 3), np.int32)
+        # voxel counts, updated in place by the resorption and formation kernels
+        self._resorbed = np.zeros(0, np.int64)
+        self._formed = np.zeros(0, np.int64)
+
+    @property
+    def resorbed_voxels(self) -> np.ndarray:
+        """Voxels resorbed per BMU (a view the kernels update)."""
+        return self._resorbed[: self.n]
+
+    @property
+    def formed_voxels(self) -> np.ndarray:
+        """Voxels formed per BMU (a view the kernels update)."""
+        return self._formed[: self.n]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Names of the per-BMU day columns."""
+        return tuple(self._cols)
+
+    def restore(self, cols: dict[str, np.ndarray], site: np.ndarray, resorbed: np.ndarray, formed: np.ndarray) -> None:
+        """Replace the log by saved columns (from a checkpoint)."""
+        self.n = len(site)
+        self._cols = {name: np.array(cols[name], np.float64) for name in self._cols}
+        self.site = np.array(site, np.int32).reshape(-1, 3)
+        self._resorbed = np.array(resorbed, np.int64)
+        self._formed = np.array(formed, np.int64)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self._cols[name][: self.n]
@@ -33,6 +60,8 @@ class BMULog:
             for name, col in self._cols.items():
                 self._cols[name] = np.concatenate([col, np.full(grow, _NEVER)])
             self.site = np.concatenate([self.site, np.zeros((grow, 3), np.int32)])
+            self._resorbed = np.concatenate([self._resorbed, np.zeros(grow, np.int64)])
+            self._formed = np.concatenate([self._formed, np.zeros(grow, np.int64)])
         self._cols["opened"][self.n] = day
         self.site[self.n] = site
         self.n += 1

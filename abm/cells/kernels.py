@@ -103,7 +103,7 @@ def _near_original_marrow(label, cavity, z, y, x, depth):
 
 
 @numba.njit(cache=True)
-def resorb(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, cavity, released, depth, rand):  # pragma: no cover
+def resorb(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, cavity, released, depth, rand, bmu_resorbed):  # pragma: no cover
     """Resorbing osteoclasts remove adjacent mineralised voxels.
 
     Each resorbing cell gains ``rate`` voxels of credit per step; per whole voxel
@@ -113,7 +113,8 @@ def resorb(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, ca
     matrix-bound TGF-beta, iron and AGEs go with it). Only bone within ``depth``
     voxels of marrow that no BMU opened is eligible, so a cavity stops at the
     erosion depth; a cell with no eligible bone in reach walks along the
-    surface. Returns (voxels resorbed, mineral resorbed).
+    surface. ``bmu_resorbed[b]`` counts the voxels BMU ``b`` resorbed. Returns
+    (voxels resorbed, mineral resorbed).
     """
     shape = label.shape
     n_voxels = 0
@@ -152,6 +153,7 @@ def resorb(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, ca
             age_days[nz, ny, nx] = 0.0
             ages_au[nz, ny, nx] = 0.0
             cavity[nz, ny, nx] = bmu[c]
+            bmu_resorbed[bmu[c]] += 1
             pos[c, 0], pos[c, 1], pos[c, 2] = nz, ny, nx
             credit[c] -= 1.0
             n_voxels += 1
@@ -168,11 +170,12 @@ def resorb(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, ca
 
 
 @numba.njit(cache=True)
-def _nearest_free_cavity(label, cavity, occupied, oz, oy, ox, radius, out):
+def _nearest_free_cavity(label, cavity, occupied, bmu_open, oz, oy, ox, radius, out):
     """Nearest unoccupied cavity voxel on the matrix within ``radius`` voxels (Euclidean), into ``out``.
 
-    Scans in a fixed order (ties go to the first found), so the choice does not
-    depend on threads. Returns the BMU of that voxel, or -1 if none is in reach.
+    Only cavities of BMUs with ``bmu_open`` set count. Scans in a fixed order
+    (ties go to the first found), so the choice does not depend on threads.
+    Returns the BMU of that voxel, or -1 if none is in reach.
     """
     shape = label.shape
     best = radius * radius + 1
@@ -181,6 +184,8 @@ def _nearest_free_cavity(label, cavity, occupied, oz, oy, ox, radius, out):
         for y in range(max(oy - radius, 0), min(oy + radius + 1, shape[1])):
             for x in range(max(ox - radius, 0), min(ox + radius + 1, shape[2])):
                 if cavity[z, y, x] == NO_CAVITY or label[z, y, x] != MARROW or occupied[z, y, x] != 0:
+                    continue
+                if not bmu_open[cavity[z, y, x]]:
                     continue
                 d = (z - oz) ** 2 + (y - oy) ** 2 + (x - ox) ** 2
                 if d < best and _touches_matrix(label, z, y, x):
@@ -194,14 +199,18 @@ FATE_NONE, FATE_OSTEOCYTE, FATE_LINING = 0, 1, 2
 
 
 @numba.njit(cache=True)
-def form(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, cavity, occupied, osteocyte_p, reach, rand, fate):  # pragma: no cover
+def form(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, cavity, occupied, osteocyte_p, reach, rand, fate,
+         bmu_formed, bmu_quota, bmu_open):  # pragma: no cover
     """Active osteoblasts fill their cavity voxel with osteoid.
 
     Each gains ``rate`` voxels of credit per step; when a voxel is full it turns
     to osteoid and the cell either is buried (osteocyte, with probability
     ``osteocyte_p``), moves to the nearest free cavity voxel within ``reach``
-    voxels, or, with none left, becomes a lining cell (``fate`` records which).
-    Returns voxels formed.
+    voxels (of a BMU with ``bmu_open`` set), or, with none left, becomes a
+    lining cell (``fate`` records which). A BMU stops forming once
+    ``bmu_formed[b]`` reaches ``bmu_quota[b]`` (its refill fraction of what it
+    resorbed): its remaining osteoblasts retire as lining cells, and a voxel that
+    is no longer cavity is not filled. Returns voxels formed.
     """
     formed = 0
     target = np.zeros(3, np.int64)
@@ -214,17 +223,25 @@ def form(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, cavi
             continue
         credit[c] -= 1.0
         z, y, x = pos[c, 0], pos[c, 1], pos[c, 2]
+        b = cavity[z, y, x]
+        if b == NO_CAVITY or bmu_formed[b] >= bmu_quota[b]:
+            occupied[z, y, x] = 0
+            fate[c] = FATE_LINING  # the BMU has refilled its share: retire on the new surface
+            continue
         label[z, y, x] = OSTEOID
         mineral[z, y, x] = 0.0
         age_days[z, y, x] = 0.0
         ages_au[z, y, x] = 0.0
         cavity[z, y, x] = NO_CAVITY
         occupied[z, y, x] = 0
+        bmu_formed[b] += 1
         formed += 1
         if rand[c] < osteocyte_p:
             fate[c] = FATE_OSTEOCYTE
             continue
-        found = _nearest_free_cavity(label, cavity, occupied, z, y, x, reach, target)
+        found = -1
+        if bmu_formed[b] < bmu_quota[b]:
+            found = _nearest_free_cavity(label, cavity, occupied, bmu_open, z, y, x, reach, target)
         if found >= 0:
             bmu[c] = found  # it now works for the BMU whose cavity it fills
             pos[c, 0], pos[c, 1], pos[c, 2] = target[0], target[1], target[2]
@@ -240,15 +257,16 @@ def form(pos, active, credit, rate, bmu, label, mineral, age_days, ages_au, cavi
 
 
 @numba.njit(cache=True)
-def place_preosteoblasts(origins, radius, label, cavity, occupied, out_pos, out_bmu):  # pragma: no cover
-    """For each committed cell, the nearest free cavity voxel on the matrix within ``radius`` voxels.
+def place_preosteoblasts(origins, radius, label, cavity, occupied, bmu_open, out_pos, out_bmu):  # pragma: no cover
+    """For each committed cell, the nearest free cavity voxel on the matrix within ``radius`` voxels
+    (of a BMU with ``bmu_open`` set).
 
     Serial, in order, marking each chosen voxel occupied so two cells never get
     the same one. ``out_bmu`` is -1 where none is in reach.
     """
     target = np.zeros(3, np.int64)
     for c in range(origins.shape[0]):
-        out_bmu[c] = _nearest_free_cavity(label, cavity, occupied, origins[c, 0], origins[c, 1], origins[c, 2], radius, target)
+        out_bmu[c] = _nearest_free_cavity(label, cavity, occupied, bmu_open, origins[c, 0], origins[c, 1], origins[c, 2], radius, target)
         if out_bmu[c] >= 0:
             out_pos[c, 0], out_pos[c, 1], out_pos[c, 2] = target[0], target[1], target[2]
             occupied[target[0], target[1], target[2]] = 1

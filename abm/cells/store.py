@@ -17,12 +17,14 @@ class CellStore:
 
     Args:
         columns: column name -> numpy dtype; every store also has ``pos``
-            (int32 (z, y, x) voxel), ``stage`` (int8), ``age_h`` (float32, hours
+            (int32 (z, y, x) voxel), ``uid`` (int64: the Mesa agent's unique_id,
+            kept across checkpoints), ``stage`` (int8), ``age_h`` (float32, hours
             since birth) and ``stage_h`` (float32, hours in the current stage).
         capacity: initial allocation, grown by doubling.
     """
 
     COMMON: Mapping[str, np.dtype] = {
+        "uid": np.dtype(np.int64),
         "stage": np.dtype(np.int8),
         "age_h": np.dtype(np.float32),
         "stage_h": np.dtype(np.float32),
@@ -89,3 +91,14 @@ class CellStore:
     def state(self) -> dict[str, np.ndarray]:
         """Copies of every column (for snapshots and checkpoints)."""
         return {name: self[name].copy() for name in self.columns}
+
+    def table(self) -> dict[str, np.ndarray]:
+        """Every column as 1-D arrays, ``pos`` split into ``z``, ``y``, ``x`` (a snapshot's agent table)."""
+        pos = self["pos"]
+        out = {"z": pos[:, 0].copy(), "y": pos[:, 1].copy(), "x": pos[:, 2].copy()}
+        out.update({name: self[name].copy() for name in self._dtypes})
+        return out
+
+    def table_dtypes(self) -> dict[str, np.dtype]:
+        """Column dtypes of :meth:`table`."""
+        return {"z": np.dtype(np.int32), "y": np.dtype(np.int32), "x": np.dtype(np.int32), **self._dtypes}

@@ -70,6 +70,16 @@ class OsteoblastConfig(CellBase):
     recruitment_radius_um: float = Field(
         400.0, gt=0, le=5000, description="how far from a cavity a committed BMSC can be recruited to it, um"
     )
+    refill_fraction: float = Field(
+        0.97, gt=0, le=1.0,
+        description="fraction of its resorbed volume a BMU's osteoblasts refill; adult BMUs end slightly"
+        " negative (wall thickness a few % below erosion depth; Eriksen 1986, Parfitt 1983)",
+    )
+    wait_for_resorption: bool = Field(
+        True,
+        description="pre-osteoblasts mature only once their BMU has no osteoclasts left, so formation follows"
+        " resorption after a reversal of about differentiation_days (Eriksen 1986)",
+    )
 
 
 class BMSCConfig(CellBase):

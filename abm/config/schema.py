@@ -66,7 +66,11 @@ class MarrowAndMatrix(Section):
     vessel_volume_fraction: float = Field(0.02, ge=0, le=0.3, description="marrow volume fraction given to vessels")
     vessel_diameter_um: float = Field(30.0, ge=5, le=500, description="marrow vessel diameter, um")
     mineral_fraction: float = Field(0.9, gt=0, le=1, description="initial mineral fraction of bone voxels")
-    mean_matrix_age_days: float = Field(1000.0, ge=0, le=1e5, description="mean initial matrix age, days")
+    mean_matrix_age_days: float = Field(
+        10000.0, ge=0, le=1e5,
+        description="mean of the exponential initial matrix age, days; in steady state it is 1/turnover, about"
+        " 10000 d at the baseline activation frequency (younger matrix makes BMD drift up as it mineralises)",
+    )
 
 
 class SyntheticGeometry(MarrowAndMatrix):
@@ -152,6 +156,13 @@ class Output(Section):
     """What is recorded and how often."""
 
     interval_days: float = Field(1.0, gt=0, le=3650, description="time-series sampling interval, days")
+    snapshot_interval_days: float = Field(
+        30.0, gt=0, le=36500,
+        description="interval of the snapshots in the run file (every field, the voxel state, every agent), days",
+    )
+    checkpoint_interval_days: float = Field(
+        30.0, gt=0, le=36500, description="interval of the checkpoints that `abm run --resume` continues from, days"
+    )
     morphometry_interval_days: float = Field(
         7.0, gt=0, le=3650, description="interval of the slower Tb.Th/Tb.Sp/Conn.D measurements, days"
     )

@@ -11,7 +11,7 @@ from tests.conftest import REPO
 
 #: Activation is raised by this factor in the small cases so that a 1.2 mm block sees
 #: several BMUs within months (the baseline rate gives about one per mm^3 per year).
-BOOST = 2.0
+BOOST = 8.0
 BASE_ACTIVATION = 0.8
 
 

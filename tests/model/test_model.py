@@ -40,6 +40,23 @@ def test_a_bmu_resorbs_then_refills_within_the_published_periods(cycle):
     # Eriksen 1986: resorption about 30-45 d, formation 65-150 d
     assert 30 <= resorption.mean() <= 45 and np.all((resorption > 25) & (resorption < 55))
     assert 65 <= formation.mean() <= 150 and np.all((formation > 45) & (formation < 180))
+    # reversal about 8-9 d: pre-osteoblasts mature once their BMU's osteoclasts are gone
+    reversal = periods["reversal_days"]
+    assert 7 <= reversal.mean() <= 11 and np.all((reversal >= 6) & (reversal <= 20))
+
+
+def test_a_finished_bmu_refills_its_share_of_the_cavity(cycle):
+    model, _ = cycle
+    refill = model.scenario.cells.osteoblast.refill_fraction
+    periods_done = ~np.isnan(model.bmus["form_last"]) & (model.bmus["form_last"] <= model.time_days - 30)
+    resorbed = model.bmus.resorbed_voxels[periods_done]
+    formed = model.bmus.formed_voxels[periods_done]
+    assert len(resorbed) >= 3 and resorbed.min() > 100
+    # the BMU stops at its quota (a slightly negative balance), never above it
+    assert np.all(formed <= np.ceil(refill * resorbed))
+    assert np.all(formed >= np.ceil(refill * resorbed) - 1)
+    # and the cavity it left is plain marrow again
+    assert not np.isin(model.cavity, np.flatnonzero(periods_done)).any()
 
 
 def test_bone_volume_is_restored_and_cells_stay_bounded(cycle):
