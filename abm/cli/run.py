@@ -1,28 +1,26 @@
 """``abm run CONFIG``: run the remodelling model and write ``OUT/NAME.h5``.
 
-The run file holds the time series (``timeseries/time_days`` and one dataset per
-metric), the active rules, the final voxel state and fields, and provenance.
+The run file holds the time series, snapshots of every field, the voxel state and
+every agent, the resolved config and provenance (see :mod:`abm.io.run_file`).
+``--resume`` continues a killed run from ``OUT/NAME.checkpoint.h5``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import numba
 import numpy as np
-from tqdm import tqdm
 
-from abm import __version__
 from abm.cli.common import add_scenario_args, scenario_from_args
-from abm.config import Scenario, to_toml
-from abm.errors import UserError
+from abm.config import Scenario
 from abm.geometry import Tissue
-from abm.io import write_run
-from abm.model import BoneModel
+from abm.model import BoneModel, NumericalFault
+from abm.runner import paths, run_scenario
+
+#: Exit status of a run stopped by a numerical fault (bad input is 2).
+FAULT_EXIT = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--days", type=float, help="simulated days (overrides time.days)")
     parser.add_argument("--seed", type=int, help="run seed (overrides seed)")
     parser.add_argument("--out", default="runs", help="output folder (default: runs)")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -43,44 +42,18 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"seed={args.seed}")
     args.overrides = overrides
     scenario = scenario_from_args(args)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out: {out} exists and is not a folder")
-
-    started = datetime.now(timezone.utc)
-    clock = time.perf_counter()
-    model = BoneModel(scenario)
-    built = time.perf_counter()
-    n_steps = int(round(scenario.time.days * 24.0 / scenario.time.dt_hours))
     quiet = args.quiet or not sys.stderr.isatty()
-    with tqdm(total=round(scenario.time.days, 3), unit="d", desc="simulated days", disable=quiet) as bar:
-        for _ in range(n_steps):
-            model.step()
-            bar.update(round(model.time_days - bar.n, 6))
-    model.collect(force=model.time_days > model._last_collect_day)
-    stepped = time.perf_counter()
-
-    frame = model.datacollector.get_model_vars_dataframe()
-    timeseries = {"time_days": np.asarray(model.collected_days, float)}
-    timeseries.update({name: frame[name].to_numpy(float) for name in frame.columns})
-    path = write_run(
-        out / f"{scenario.name}.h5",
-        timeseries,
-        model.state,
-        {name: (model.fields.field(name), cfg.units) for name, cfg in scenario.fields.items()},
-        model.rules_text,
-        {
-            "abm_version": __version__,
-            "seed": scenario.seed,
-            "config": to_toml(scenario),
-            "numba_threads": numba.get_num_threads(),
-            "started_utc": started.isoformat(),
-            "finished_utc": datetime.now(timezone.utc).isoformat(),
-            "wall_time_s": time.perf_counter() - clock,
-        },
-    )
-    print(summary(model, scenario, n_steps, built - clock, stepped - built))
-    print(f"wrote {path}")
+    try:
+        result = run_scenario(scenario, args.out, resume=args.resume, quiet=quiet)
+    except NumericalFault as err:
+        _, ckpt = paths(scenario, Path(args.out))
+        kept = f"; last good checkpoint kept: {ckpt} (continue with --resume)" if ckpt.is_file() else ""
+        print(f"error: numerical fault at {err}{kept}", file=sys.stderr)
+        return FAULT_EXIT
+    if result.resumed_from_day is not None:
+        print(f"resumed from day {result.resumed_from_day:g}")
+    print(summary(result.model, scenario, result.steps, result.build_s, result.step_s))
+    print(f"wrote {result.path}")
     return 0
 
 

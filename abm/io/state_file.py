@@ -80,14 +80,24 @@ def write_state_group(f: h5py.File, state: VoxelState, fields: dict[str, tuple[n
 
 
 def read_state(path: str | os.PathLike) -> VoxelState:
-    """Read the voxel state stored under ``state/`` of a run file."""
+    """Read the voxel state stored under ``state/``, or the last snapshot of a run file."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:
         with h5py.File(path, "r") as f:
-            if "state" not in f:
-                raise UserError(f"{path}: not a run file (no 'state' group)")
+            snapshots = "state" not in f and "snapshots" in f
+            if not snapshots and "state" not in f:
+                raise UserError(f"{path}: not a run file (no 'state' or 'snapshots' group)")
+    except OSError as err:
+        raise UserError(f"{path}: not a readable HDF5 file ({err})") from None
+    if snapshots:  # a run file: its last snapshot
+        from abm.io.run_file import open_run
+
+        with open_run(path) as run:
+            return run.snapshot().to_state()
+    try:
+        with h5py.File(path, "r") as f:
             grp = f["state"]
             arrays = {name: np.asarray(grp[name][()]) for name in _ARRAYS}
             voxel_um = float(grp.attrs["voxel_um"])

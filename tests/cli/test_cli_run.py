@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
 
 from abm.cli.main import main
 from abm.geometry import Tissue
-from abm.io import read_state
+from abm.io import open_run, read_state
 
 METRICS_OF_ISSUE_4 = (
     "bv_tv", "porosity", "cortical_porosity", "vbmd_mg_cm3", "abmd_g_cm2", "n_osteoclast", "n_osteoblast",
@@ -23,28 +22,34 @@ SMALL = [
 ]
 
 
-def test_run_writes_time_series_state_fields_and_rules(baseline_path, tmp_path, capsys):
-    status = main(["run", str(baseline_path), "--days", "2", "--out", str(tmp_path), "--set", "name=small", *SMALL])
+def test_run_writes_time_series_snapshots_fields_and_rules(baseline_path, tmp_path, capsys):
+    status = main(["run", str(baseline_path), "--days", "2", "--out", str(tmp_path), "--set", "name=small",
+                   "--set", "output.snapshot_interval_days=1", *SMALL])
     assert status == 0
     out = capsys.readouterr().out
     assert "grid 40x40x40 voxels of 20 um (0.8, 0.8, 0.8 mm)" in out
     assert "2 simulated days (48 steps)" in out
-    state = read_state(tmp_path / "small.h5")
+    state = read_state(tmp_path / "small.h5")  # the last snapshot, with the compartments
     assert state.shape == (40, 40, 40)
     assert (state.label == Tissue.BONE).any() and state.cortical_mask.any()
-    with h5py.File(tmp_path / "small.h5") as f:
-        series = f["timeseries"]
-        np.testing.assert_allclose(series["time_days"][()], [0.0, 1.0, 2.0])
+    with open_run(tmp_path / "small.h5") as run:
+        series = run.timeseries
+        np.testing.assert_allclose(series.index, [0.0, 1.0, 2.0])
         for name in METRICS_OF_ISSUE_4:
-            assert series[name].shape == (3,), name
-        assert series["vbmd_mg_cm3"].attrs["units"] == "mg HA/cm^3"
-        assert 0.1 < series["bv_tv"][0] < 0.4
-        assert series["n_bmsc"][0] > 0
-        assert "in bmsc, tgf_beta increases osteoblast_commitment_per_day" in f["rules"][()].decode()
-        glucose = f["fields/glucose"][()]
-        assert f["fields/glucose"].attrs["units"] == "mM"
-        assert "[fields.rankl]" in f.attrs["config"]
-        assert f.attrs["seed"] == 0 and f.attrs["numba_threads"] >= 1
+            assert name in series, name
+        assert run.units["vbmd_mg_cm3"] == "mg HA/cm^3" and run.units["deaths_bmsc_apoptosis"] == "cells/d"
+        assert 0.1 < series["bv_tv"].iloc[0] < 0.4
+        assert series["n_bmsc"].iloc[0] > 0
+        assert "in bmsc, tgf_beta increases osteoblast_commitment_per_day" in run.rules
+        assert run.snapshot_times.tolist() == [0.0, 1.0, 2.0]
+        last = run.snapshot()
+        glucose = last.fields["glucose"]
+        assert run.units["glucose"] == "mM"
+        assert len(last.agents["bmsc"]) == series["n_bmsc"].iloc[-1]
+        assert "[fields.rankl]" in run.config and run.scenario["name"] == "small"
+        assert run.provenance["seed"] == 0 and run.provenance["numba_threads"] >= 1
+        assert run.provenance["abm_version"] and "numpy" in run.provenance["packages"]
+        assert str(tmp_path) not in str(run.provenance)  # no machine paths
     # glucose is held at 5 mM on four faces and nothing consumes it yet: it stays at 5 mM
     np.testing.assert_allclose(glucose, 5.0, rtol=1e-4)
 
