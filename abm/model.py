@@ -16,10 +16,12 @@ import numpy as np
 
 from abm.analysis import bmd, morphometry
 from abm.cells import kernels as K
+from abm.cells import redox
 from abm.cells.agents import AGENT_CLASSES, OsteoblastStage as OB, OsteoclastStage as OC
 from abm.cells.bmu import BMULog
 from abm.cells.store import CellStore
 from abm.config.schema import Scenario
+from abm.config.systemic import NORMAL_GLUCOSE_MM
 from abm.errors import UserError
 from abm.geometry import Tissue
 from abm.rules import catalogue
@@ -28,7 +30,8 @@ from abm.world import World, build_world
 
 COLUMNS = {
     "osteoclast": {"credit": np.float64, "lifespan_h": np.float32, "bmu": np.int32},
-    "osteoblast": {"credit": np.float64, "bmu": np.int32, "beta_catenin": np.float32, "maturity": np.float32},
+    "osteoblast": {"credit": np.float64, "bmu": np.int32, "beta_catenin": np.float32, "maturity": np.float32,
+                   **dict.fromkeys(redox.STATE, np.float32)},
     "bmsc": {"beta_catenin": np.float32},
     "adipocyte": {},
 }
@@ -41,11 +44,17 @@ METRICS = (
     "bmu_activations", "expected_bmu_activations", "osteocytes_formed",
 )
 
-#: Causes of cell death, counted per cell type (issue 7 adds ferroptosis).
-DEATH_CAUSES = ("apoptosis",)
+#: Bone quality and the systemic inputs as the model saw them.
+QUALITY_AND_INPUTS = ("matrix_age_products_au", "estrogen", "glucose_mM", "insulin_sensitivity")
+
+#: Slower trabecular microarchitecture, measured every ``output.morphometry_interval_days`` (NaN between).
+MICROARCHITECTURE = ("tb_th_um", "tb_sp_um", "tb_n_per_mm", "conn_d_per_mm3")
+
+#: Causes of cell death, counted per cell type.
+DEATH_CAUSES = ("apoptosis", "ferroptosis")
 #: Death counters, per type and cause; recorded as deaths per day (``deaths_osteoblast_apoptosis``).
 DEATHS = tuple(f"deaths_{kind}_{cause}" for kind in COLUMNS for cause in DEATH_CAUSES)
-METRICS = METRICS + DEATHS
+METRICS = METRICS + QUALITY_AND_INPUTS + MICROARCHITECTURE + DEATHS
 
 
 #: Units of the time series (dimensionless when absent).
@@ -60,6 +69,9 @@ UNITS = {
     **{name: "cells" for name in METRICS if name.startswith("n_")},
     "active_bmus": "BMUs", "bmu_activations": "BMUs (cumulative)", "expected_bmu_activations": "BMUs (cumulative)",
     "osteocytes_formed": "cells (cumulative)",
+    "matrix_age_products_au": "a.u.", "estrogen": "fraction of premenopausal", "glucose_mM": "mM",
+    "insulin_sensitivity": "1",
+    "tb_th_um": "um", "tb_sp_um": "um", "tb_n_per_mm": "1/mm", "conn_d_per_mm3": "1/mm^3",
     **{name: "cells/d" for name in DEATHS},
 }
 
@@ -87,6 +99,10 @@ class BoneModel(mesa.Model):
         self.state = self.world.state
         self.fields = self.world.fields
         self.field_stats = None  # SolveStats of the last field solve
+        self.redox_params = redox.params_array(scenario.redox)
+        self.systemic, self.doses = self._inputs(0.0)  # systemic inputs and treatment doses now, every step
+        self._synthesis = np.ones(0)  # osteoblast matrix-synthesis multiplier (ATP) of this step
+        self._no_field = np.zeros((1, 1, 1), self.fields.values.dtype)
         self.dt_h = scenario.time.dt_hours
         self.field_every = round(scenario.time.field_dt_hours / self.dt_h)
         self.voxel_um3 = self.state.voxel_um**3
@@ -108,6 +124,7 @@ class BoneModel(mesa.Model):
         }
         self._last_totals = dict(self.totals)
         self._last_collect_day = 0.0
+        self._last_morphometry_day = -math.inf
         self.collected_days: list[float] = []  # time axis of the DataCollector's rows
 
         self._secretion = np.zeros_like(self.fields.source)  # cell sources of the next field solve
@@ -122,9 +139,10 @@ class BoneModel(mesa.Model):
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
-        """One agent step: fields, signalling, resorption, formation, fates, births/deaths, data."""
+        """One agent step: fields, signalling, cell stress, resorption, formation, fates, births/deaths, data."""
         self.solve_fields()
         self.sense_signals()
+        self.cell_stress()
         self.resorb()
         self.form()
         self.mature_matrix()
@@ -139,7 +157,11 @@ class BoneModel(mesa.Model):
 
     # ------------------------------------------------------------------ phases
     def solve_fields(self, force: bool = False) -> None:
-        """Every ``field_dt_hours``: matrix and cell sources averaged over the interval, then an implicit solve."""
+        """Every ``field_dt_hours``: matrix and cell sources averaged over the interval, then an implicit solve.
+
+        The systemic inputs are read every step (schedules of simulated time).
+        """
+        self.systemic, self.doses = self._inputs(self.time_days)
         if not force and (self.steps - 1) % self.field_every:
             return
         f = self.fields
@@ -149,8 +171,17 @@ class BoneModel(mesa.Model):
         self._close_refilled_bmus()
         f.source[...] = self._secretion
         f.uptake[...] = self._uptake
-        f.source[self.field_index["rankl"]][self.state.label == Tissue.BONE] += sig.rank.matrix_rankl_per_s
+        matrix_rankl = sig.rank.matrix_rankl_per_s * (1.0 + sig.estrogen.matrix_rankl_gain * self.estrogen_loss)
+        f.source[self.field_index["rankl"]][self.state.label == Tissue.BONE] += matrix_rankl
+        self._systemic_supply()
+        tnf = self.field_index.get("tnf_alpha")
+        if tnf is not None and self._tnf_neutralised > 0:  # antibody clearance on top of decay
+            decay = self.scenario.fields["tnf_alpha"].decay_per_s
+            f.uptake[tnf] += decay * self._tnf_neutralised / (1.0 - self._tnf_neutralised)
         f.source[self.field_index["tgf_beta"]] += self.released * (sig.tgf_beta.release_per_voxel / interval_s)
+        for name, cfg in self.scenario.fields.items():  # other matrix-bound factors (e.g. iron) freed by resorption
+            if cfg.matrix_release_per_voxel:
+                f.source[self.field_index[name]] += self.released * (cfg.matrix_release_per_voxel / interval_s)
         for array in (self._secretion, self._uptake, self.released):
             array[...] = 0.0
         try:
@@ -163,6 +194,23 @@ class BoneModel(mesa.Model):
                 raise NumericalFault(
                     f"step {self.steps} (day {self.time_days:g}): field {name} went negative ({low:.3g}, max {scale:.3g})"
                 )
+
+    def _systemic_supply(self) -> None:
+        """Fields held at a systemic level (glucose): their fixed faces and vessel exchange follow the input."""
+        vessels = None
+        for name, cfg in self.scenario.fields.items():
+            if cfg.systemic is None:
+                continue
+            level = cfg.systemic_scale * self.systemic[cfg.systemic]
+            if name == "tnf_alpha":  # anti-TNF antibody neutralises circulating TNF too
+                level *= 1.0 - self._tnf_neutralised
+            if any(v is not None for v in cfg.boundary.fixed_values().values()):
+                self.fields.set_boundary_value(name, level)
+            if cfg.vessel_exchange_per_s:
+                vessels = self.state.label == Tissue.VESSEL if vessels is None else vessels
+                i = self.field_index[name]
+                self.fields.source[i][vessels] += cfg.vessel_exchange_per_s * level
+                self.fields.uptake[i][vessels] += cfg.vessel_exchange_per_s
 
     def sense_signals(self, weight: float | None = None) -> None:
         """Cells read their voxel's fields, update beta-catenin, evaluate their rules, and secrete.
@@ -178,7 +226,7 @@ class BoneModel(mesa.Model):
         relax = 1.0 - math.exp(-self.dt_h / wnt_cfg.time_constant_hours)
         for kind, store in self.stores.items():
             n = len(store)
-            signals = np.zeros((n, n_fields + 2), np.float64)
+            signals = np.zeros((n, n_fields + len(catalogue.DERIVED_SIGNALS) + len(catalogue.SYSTEMIC_SIGNALS)), np.float64)
             if n:
                 K.gather(values, store["pos"], signals)
             rankl, opg = signals[:, self.field_index["rankl"]], signals[:, self.field_index["opg"]]
@@ -187,9 +235,46 @@ class BoneModel(mesa.Model):
                 target = 0.0 if wnt is None else signals[:, wnt] / (wnt_cfg.wnt_half_activation + signals[:, wnt])
                 store["beta_catenin"][:] += (target - store["beta_catenin"]) * relax
                 signals[:, n_fields + 1] = store["beta_catenin"]
+            if n:
+                age = np.zeros(n, np.float32)
+                K.neighbour_matrix_mean(store["pos"], self.state.label, self.state.age_products_au, age)
+                signals[:, n_fields + 2] = age
+            self._systemic_signals(signals, n_fields + len(catalogue.DERIVED_SIGNALS))
             self.behaviour[kind] = self.rules[kind].evaluate(signals)
             self._dying[kind] = np.zeros(n, bool)
             self._deposit(kind, self.dt_h / self.scenario.time.field_dt_hours if weight is None else weight)
+
+    def _inputs(self, days: float) -> tuple[dict[str, float], dict[str, float]]:
+        """Systemic inputs as the bone sees them (treatments and the individual applied), and the doses."""
+        sc = self.scenario
+        now = sc.systemic.at(days)
+        doses = sc.treatments.at(days)
+        fx, person = sc.treatment_effects, sc.individual
+        now["estrogen"] = min(1.5, now["estrogen"] + doses["raloxifene"] * fx.raloxifene_estrogen_equivalent
+                              + doses["hormone_therapy"] * fx.hormone_therapy_estrogen_equivalent)
+        now["vitamin_d_nM"] = (now["vitamin_d_nM"] + doses["vitamin_d"] * fx.vitamin_d_nM_per_dose) * person.vitamin_d_response
+        now["fat_inflammation"] += person.fat_inflammation_from_bmi
+        return now, doses
+
+    def _systemic_signals(self, signals: np.ndarray, first: int) -> None:
+        """Fill the systemic signal columns (see catalogue.SYSTEMIC_SIGNALS) from today's inputs."""
+        now = self.systemic
+        glucose = self.field_index.get("glucose")
+        local = signals[:, glucose] if glucose is not None else now["glucose_mM"]
+        signals[:, first] = max(0.0, 1.0 - now["estrogen"])
+        signals[:, first + 1] = max(0.0, 1.0 - now["insulin_sensitivity"])
+        signals[:, first + 2] = np.maximum(np.asarray(local, np.float64) - NORMAL_GLUCOSE_MM, 0.0)
+        signals[:, first + 3] = now["fat_inflammation"]
+        signals[:, first + 4] = max(0.0, 1.0 - now["vitamin_d_nM"] / 75.0)
+
+    @property
+    def _tnf_neutralised(self) -> float:
+        """Fraction of TNF-alpha an anti-TNF dose neutralises (capped below 1)."""
+        return min(0.99, self.doses["anti_tnf"] * self.scenario.treatment_effects.anti_tnf_neutralised)
+
+    @property
+    def estrogen_loss(self) -> float:
+        return max(0.0, 1.0 - self.systemic["estrogen"])
 
     def _deposit(self, kind: str, weight: float) -> None:
         """Add a cell type's secretion and uptake, times ``weight``, to the next solve's sources."""
@@ -206,6 +291,50 @@ class BoneModel(mesa.Model):
             rates = np.tile(np.array(list(cfg.uptake_per_s.values())) * weight, (len(store), 1))
             idx = np.array([self.field_index[name] for name in cfg.uptake_per_s], np.int64)
             K.scatter(self._uptake, store["pos"], rates, idx)
+
+    def cell_stress(self) -> None:
+        """Osteoblasts' iron, GSH, lipid peroxide and mitochondria advance (numba); ferroptosis kills."""
+        store = self.stores["osteoblast"]
+        n = len(store)
+        self._synthesis = np.ones(n)
+        if not n:
+            return
+        state = {name: store[name] for name in redox.STATE}
+        values = self.fields.values
+        pos = store["pos"]
+
+        def local(name: str, default: float) -> np.ndarray | float:
+            i = self.field_index.get(name)
+            return values[i][pos[:, 0], pos[:, 1], pos[:, 2]] if i is not None else default
+
+        age = np.zeros(n, np.float32)
+        K.neighbour_matrix_mean(pos, self.state.label, self.state.age_products_au, age)
+        doses = self.doses
+        modifiers = redox.Modifiers(
+            deferoxamine=doses["deferoxamine"], nac=doses["nac"], ferrostatin=doses["ferrostatin"],
+            ampk=doses["metformin"], glp1=doses["glp1"],
+            basal_ros_multiplier=self.scenario.individual.basal_ros_multiplier,
+        )
+        out = redox.advance(state, local("glucose", self.systemic["glucose_mM"]), local("ros", 0.0),
+                            local("iron", 0.0), age, self.dt_h, self.redox_params, modifiers)
+        self._synthesis = np.asarray(out["synthesis_multiplier"], np.float64)
+        weight = self.dt_h / self.scenario.time.field_dt_hours
+        ros = self.field_index.get("ros")
+        if ros is not None:
+            K.scatter(self._secretion, pos, np.ascontiguousarray(out["mito_ros_release_per_s"][:, None] * weight,
+                                                                  dtype=np.float64), np.array([ros], np.int64))
+        dead = np.asarray(out["ferroptotic"], bool)
+        if dead.any():
+            interval_s = self.scenario.time.field_dt_hours * 3600.0
+            idx = [self.field_index[f] for f in self.scenario.redox.ferroptosis.inflammatory_fields if f in self.field_index]
+            if idx:
+                amount = np.repeat(out["inflammatory_release"][dead][:, None] / interval_s, len(idx), axis=1)
+                K.scatter(self._secretion, np.ascontiguousarray(pos[dead]), np.ascontiguousarray(amount, np.float64),
+                          np.array(idx, np.int64))
+            self._die("osteoblast", dead, "ferroptosis")
+        u = self.rng.random(n) if np.any(out["apoptosis_per_day"] > 0) else None
+        if u is not None:  # mitochondrial (Bax/cytochrome c) apoptosis
+            self._die("osteoblast", u < 1 - np.exp(-out["apoptosis_per_day"] * self.dt_h / 24.0), "apoptosis")
 
     def resorb(self) -> None:
         """Resorbing osteoclasts erode adjacent mineralised bone into their BMU's cavity."""
@@ -230,6 +359,8 @@ class BoneModel(mesa.Model):
             return
         cfg = self.scenario.cells.osteoblast
         apposition = self.behaviour["osteoblast"][:, self.rules["osteoblast"].index("apposition_um_per_day")]
+        apposition = apposition * self._synthesis * (
+            1.0 + self.doses["teriparatide"] * self.scenario.treatment_effects.teriparatide_apposition_gain)
         rate = apposition / 24.0 * self.dt_h / self.state.voxel_um
         fate = np.zeros(len(store), np.int8)
         s = self.state
@@ -250,11 +381,17 @@ class BoneModel(mesa.Model):
     def mature_matrix(self) -> None:
         """Osteoid mineralises after its lag; bone mineral approaches full (secondary mineralisation)."""
         m = self.scenario.mineralisation
+        g = self.scenario.signalling.glycation
         dt_days = self.dt_h / 24.0
+        glucose = self.field_index.get("glucose")
         K.mature_matrix(
             self.state.label, self.state.mineral, self.state.matrix_age_days, np.float32(dt_days),
-            np.float32(m.lag_days), np.float32(m.primary_fraction),
+            np.float32(m.lag_days * (1.0 + max(0.0, 1.0 - self.systemic["vitamin_d_nM"] / 75.0))),
+            np.float32(m.primary_fraction),
             np.float32(math.exp(-dt_days / m.secondary_time_constant_days)),
+            self.state.age_products_au, self.fields.values[glucose] if glucose is not None else self._no_field,
+            np.float32(self.systemic["glucose_mM"] if glucose is None else -1.0),
+            np.float32(g.age_per_day * dt_days), np.float32(g.glucose_gain_per_mM), np.float32(NORMAL_GLUCOSE_MM),
         )
 
     def decide_fates(self) -> None:
@@ -291,6 +428,7 @@ class BoneModel(mesa.Model):
         face_mm2 = (self.state.voxel_um / 1000.0) ** 2
         per_face_per_h = cfg.activation_per_mm2_per_year * face_mm2 / (365.25 * 24.0)
         expected = drive * per_face_per_h * self.scenario.time.field_dt_hours
+        expected *= max(0.0, 1.0 - self.doses["alendronate"] * self.scenario.treatment_effects.alendronate_activation_reduction)
         self.totals["expected_activations"] += expected
         k = int(self.rng.poisson(expected))
         if k == 0:
@@ -302,6 +440,7 @@ class BoneModel(mesa.Model):
             bmu = self.bmus.open(self.time_days, site)
             n = cfg.osteoclasts_per_bmu
             lifespan = self.rng.normal(cfg.lifespan_days, cfg.lifespan_sd_days, n).clip(1.0, None) * 24.0
+            lifespan *= 1.0 + self.scenario.signalling.estrogen.osteoclast_lifespan_gain * self.estrogen_loss
             self._births.append(("osteoclast", np.tile(site, (n, 1)), {"stage": OC.PRECURSOR, "lifespan_h": lifespan, "bmu": bmu}))
             self.totals["activations"] += 1
 
@@ -326,7 +465,8 @@ class BoneModel(mesa.Model):
         fuse = (store["stage"] == OC.PRECURSOR) & (u[:, 0] < 1 - math.exp(-self.dt_h / (cfg.fusion_days * 24)))
         store["stage"][fuse] = OC.RESORBING
         store["stage_h"][fuse] = 0.0
-        apoptosis = self._hazard("osteoclast", "apoptosis_per_day", u[:, 1])
+        extra = self.doses["alendronate"] * self.scenario.treatment_effects.alendronate_osteoclast_apoptosis_per_day
+        apoptosis = self._hazard("osteoclast", "apoptosis_per_day", u[:, 1], extra)
         spent = (store["stage"] == OC.RESORBING) & (store["stage_h"] >= store["lifespan_h"])
         self.bmus.note_resorbing(store["bmu"][store["stage"] == OC.RESORBING], self.time_days)
         self._die("osteoclast", apoptosis | spent, "apoptosis")  # spent osteoclasts apoptose too
@@ -374,7 +514,8 @@ class BoneModel(mesa.Model):
         capacity = cfg.capacity_per_mm3 * self._marrow_mm3
         crowding = max(0.0, 1.0 - n / capacity)
         divide = u[:, 0] < 1 - np.exp(-beh[:, rules.index("proliferation_per_day")] * crowding * per_step)
-        commit_ob = u[:, 1] < 1 - np.exp(-beh[:, rules.index("osteoblast_commitment_per_day")] * per_step)
+        pth = 1.0 + self.doses["teriparatide"] * self.scenario.treatment_effects.teriparatide_commitment_gain
+        commit_ob = u[:, 1] < 1 - np.exp(-beh[:, rules.index("osteoblast_commitment_per_day")] * pth * per_step)
         commit_ad = u[:, 2] < 1 - np.exp(-beh[:, rules.index("adipocyte_commitment_per_day")] * per_step)
         dead = u[:, 3] < 1 - np.exp(-beh[:, rules.index("apoptosis_per_day")] * per_step)
         commit_ad &= ~dead
@@ -403,8 +544,8 @@ class BoneModel(mesa.Model):
         self.totals[f"deaths_{kind}_{cause}"] += int(np.count_nonzero(dead & ~self._dying[kind]))
         self._dying[kind] |= dead
 
-    def _hazard(self, kind: str, behaviour: str, u: np.ndarray) -> np.ndarray:
-        rate = self.behaviour[kind][:, self.rules[kind].index(behaviour)]
+    def _hazard(self, kind: str, behaviour: str, u: np.ndarray, extra_per_day: float = 0.0) -> np.ndarray:
+        rate = self.behaviour[kind][:, self.rules[kind].index(behaviour)] + extra_per_day
         return u < 1 - np.exp(-rate * self.dt_h / 24.0)
 
     def _recruit_preosteoblasts(self, origins: np.ndarray) -> None:
@@ -420,7 +561,7 @@ class BoneModel(mesa.Model):
             np.ascontiguousarray(origins), radius, self.state.label, self.cavity, self.ob_occupied, accepting, target, bmu
         )
         placed = bmu >= 0
-        self._births.append(("osteoblast", target[placed], {"stage": OB.PRE, "bmu": bmu[placed]}))
+        self._births.append(("osteoblast", target[placed], {"stage": OB.PRE, "bmu": bmu[placed], "redox": True}))
 
     def _become_adipocytes(self, commit: np.ndarray) -> None:
         """Committed BMSCs become adipocytes filling their (marrow) voxel."""
@@ -441,6 +582,11 @@ class BoneModel(mesa.Model):
             return
         handles = list(AGENT_CLASSES[kind].create_agents(self, len(pos)))
         values["uid"] = np.fromiter((h.unique_id for h in handles), np.int64, len(handles))
+        if values.pop("redox", False):  # healthy redox state; thresholds hashed from (seed, uid), no RNG draw
+            values.update(redox.initial_state(len(pos), self.scenario.redox))
+            values["ferroptosis_threshold"] *= np.exp(
+                self.scenario.redox.ferroptosis.threshold_spread * _hashed_normal(self.scenario.seed, values["uid"])
+            ).astype(np.float32)
         self.stores[kind].add(np.asarray(pos, np.int32), handles, **values)
 
     def _remove(self, kind: str, rows: np.ndarray) -> None:
@@ -460,7 +606,9 @@ class BoneModel(mesa.Model):
 
     def _bmu_quota(self) -> np.ndarray:
         """Per BMU: voxels its osteoblasts may form (refill fraction of what it resorbed)."""
-        return self.scenario.cells.osteoblast.refill_fraction * self.bmus.resorbed_voxels
+        refill = self.scenario.cells.osteoblast.refill_fraction
+        refill *= 1.0 - self.scenario.signalling.estrogen.refill_loss * self.estrogen_loss
+        return refill * self.bmus.resorbed_voxels
 
     def _bmu_open(self) -> np.ndarray:
         """Per BMU: 1 where osteoblasts may move into its cavity (refill not done; resorption over if waiting)."""
@@ -486,7 +634,7 @@ class BoneModel(mesa.Model):
         return float(np.count_nonzero(self.state.label == Tissue.MARROW)) * self.voxel_um3 * 1e-9
 
     def _mineral_from_matrix_age(self) -> None:
-        """Initial mineral follows the model's own mineralisation kinetics from each voxel's matrix age."""
+        """Initial mineral and AGE content follow the model's own kinetics from each voxel's matrix age."""
         m = self.scenario.mineralisation
         s = self.state
         bone = s.label == Tissue.BONE
@@ -496,6 +644,10 @@ class BoneModel(mesa.Model):
         old = bone & ~young
         elapsed = s.matrix_age_days[old] - m.lag_days
         s.mineral[old] = 1.0 - (1.0 - m.primary_fraction) * np.exp(-elapsed / m.secondary_time_constant_days)
+        # AGEs accumulated at the initial glucose over each voxel's age (removed only by resorption)
+        g = self.scenario.signalling.glycation
+        excess = max(self.systemic["glucose_mM"] - NORMAL_GLUCOSE_MM, 0.0)
+        s.age_products_au[bone] = g.age_per_day * (1.0 + g.glucose_gain_per_mM * excess) * s.matrix_age_days[bone]
         self.world.update_bone_weight()
 
     def _seed_bmscs(self) -> None:
@@ -560,6 +712,7 @@ class BoneModel(mesa.Model):
         meta = {
             "steps": self.steps, "rng": self.rng.bit_generator.state, "random": [version, list(internal), gauss],
             "totals": self.totals, "last_totals": self._last_totals, "last_collect_day": self._last_collect_day,
+            "last_morphometry_day": self._last_morphometry_day,
             "metrics": self._metrics, "next_uid": next_uid, "bmus": self.bmus.n,
         }
         return arrays, meta
@@ -599,6 +752,7 @@ class BoneModel(mesa.Model):
         self.totals = dict(meta["totals"])
         self._last_totals = dict(meta["last_totals"])
         self._last_collect_day = meta["last_collect_day"]
+        self._last_morphometry_day = meta["last_morphometry_day"]
         self._metrics = dict(meta["metrics"])
         self.collected_days = arrays["timeseries/time_days"].tolist()
         self.datacollector.model_vars = {m: arrays[f"timeseries/{m}"].tolist() for m in METRICS}
@@ -637,8 +791,40 @@ class BoneModel(mesa.Model):
             "bmu_activations": self.totals["activations"],
             "expected_bmu_activations": self.totals["expected_activations"],
             "osteocytes_formed": self.totals["osteocytes"],
+            "matrix_age_products_au": float(s.age_products_au[bone].mean()) if bone.any() else math.nan,
+            "estrogen": self.systemic["estrogen"],
+            "glucose_mM": self.systemic["glucose_mM"],
+            "insulin_sensitivity": self.systemic["insulin_sensitivity"],
+            **self._microarchitecture(),
             **{name: delta[name] / elapsed_days for name in DEATHS},
         }
+
+    def _microarchitecture(self) -> dict[str, float]:
+        """Tb.Th, Tb.Sp, Tb.N and Conn.D of the trabecular compartment, every morphometry interval."""
+        if self.time_days - self._last_morphometry_day + 1e-9 < self.scenario.output.morphometry_interval_days:
+            return dict.fromkeys(MICROARCHITECTURE, math.nan)
+        self._last_morphometry_day = self.time_days
+        s = self.state
+        bone, region, um = s.bone, s.trabecular_mask, s.voxel_um
+        tb_th = morphometry.tb_th_um(bone, um, region)
+        tb_sp = morphometry.tb_sp_um(bone, um, region)
+        return {
+            "tb_th_um": tb_th, "tb_sp_um": tb_sp, "tb_n_per_mm": morphometry.tb_n_per_mm(tb_th, tb_sp),
+            "conn_d_per_mm3": morphometry.conn_d_per_mm3(bone, um, region),
+        }
+
+
+def _hashed_normal(seed: int, uid: np.ndarray) -> np.ndarray:
+    """Standard normal numbers fixed by (seed, uid): splitmix64 hash, then the inverse normal CDF."""
+    from scipy.special import ndtri
+
+    x = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + uid.astype(np.uint64)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    u = ((x >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
+    return ndtri(u)
 
 
 def _reporter(name: str):

@@ -273,15 +273,22 @@ def place_preosteoblasts(origins, radius, label, cavity, occupied, bmu_open, out
 
 
 @numba.njit(parallel=True, cache=True)
-def mature_matrix(label, mineral, age_days, dt_days, lag_days, primary, secondary_factor):  # pragma: no cover
-    """Age the matrix; osteoid mineralises after the lag, then approaches full mineral.
+def mature_matrix(label, mineral, age_days, dt_days, lag_days, primary, secondary_factor,
+                  ages_au, glucose, glucose_everywhere, age_step, gain_per_mM, normal_mM):  # pragma: no cover
+    """Age the matrix; osteoid mineralises after the lag, then approaches full mineral; matrix glycates.
 
-    ``secondary_factor`` = exp(-dt / tau_secondary) for this step.
+    ``secondary_factor`` = exp(-dt / tau_secondary) for this step. AGEs grow by
+    ``age_step`` x (1 + ``gain_per_mM`` x glucose above ``normal_mM``) in all
+    matrix, with the local ``glucose`` field, or ``glucose_everywhere`` when it is
+    >= 0 (no glucose field).
     """
     for z in numba.prange(label.shape[0]):
         for y in range(label.shape[1]):
             for x in range(label.shape[2]):
                 code = label[z, y, x]
+                if code == OSTEOID or code == BONE:
+                    g = glucose_everywhere if glucose_everywhere >= 0 else glucose[z, y, x]
+                    ages_au[z, y, x] += age_step * (1.0 + gain_per_mM * max(g - normal_mM, 0.0))
                 if code == OSTEOID:
                     age_days[z, y, x] += dt_days
                     if age_days[z, y, x] >= lag_days:
@@ -336,3 +343,17 @@ def pick_surface_sites(label, rankl, opg, rankl_half, opg_binding, targets, site
                             sites[t, 0], sites[t, 1], sites[t, 2] = nz, ny, nx
                             break
                     t += 1
+
+
+@numba.njit(parallel=True, cache=True)
+def neighbour_matrix_mean(pos, label, values, out):  # pragma: no cover - compiled
+    """out[c] = mean of ``values`` over the matrix voxels face-adjacent to cell c (0 if none)."""
+    for c in numba.prange(pos.shape[0]):
+        total = 0.0
+        count = 0
+        for k in range(6):
+            nz, ny, nx = pos[c, 0] + _N6[k, 0], pos[c, 1] + _N6[k, 1], pos[c, 2] + _N6[k, 2]
+            if _inside(label.shape, nz, ny, nx) and _is_matrix(label[nz, ny, nx]):
+                total += values[nz, ny, nx]
+                count += 1
+        out[c] = total / count if count else 0.0

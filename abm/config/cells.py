@@ -143,12 +143,52 @@ class TGFBetaModule(Section):
     )
 
 
+class EstrogenModule(Section):
+    """Estrogen's actions outside the cells' rules tables (their rows use the signal ``estrogen_loss``).
+
+    With ``estrogen_loss`` = 1 - estrogen (0 before menopause), each effect scales linearly.
+    """
+
+    matrix_rankl_gain: float = Field(
+        1.0, ge=0, le=20,
+        description="osteocytic RANKL is multiplied by 1 + gain x estrogen_loss (RANKL per marrow cell 2-3x"
+        " higher in early postmenopausal women; Eghbali-Fatourechi 2003)",
+    )
+    osteoclast_lifespan_gain: float = Field(
+        0.5, ge=0, le=10,
+        description="a new osteoclast's lifespan is multiplied by 1 + gain x estrogen_loss (estrogen promotes"
+        " osteoclast apoptosis; Hughes 1996)",
+    )
+    refill_loss: float = Field(
+        0.1, ge=0, le=1,
+        description="a BMU's refill fraction falls by refill_loss x estrogen_loss (thinner walls, shorter"
+        " osteoblast life without estrogen; Manolagas 2000)",
+    )
+
+
+class GlycationModule(Section):
+    """Non-enzymatic glycation of the matrix: AGEs (pentosidine-like) accumulate with glucose and time."""
+
+    age_per_day: float = Field(
+        1.0e-4, ge=0, le=1,
+        description="AGE added per day to mineralised matrix at normal glucose, a.u./day (1 a.u. ~ the AGE of"
+        " matrix 27 years old at 5 mM)",
+    )
+    glucose_gain_per_mM: float = Field(
+        0.25, ge=0, le=10,
+        description="relative increase of the glycation rate per mM of local glucose above 5.5 mM"
+        " (cortical pentosidine higher in T2DM; Saito 2006, Yamamoto 2008)",
+    )
+
+
 class Signalling(Section):
     """Mechanistic signalling modules that derive signals for the rules."""
 
     rank: RankModule = Field(default_factory=RankModule)
     wnt: WntModule = Field(default_factory=WntModule)
     tgf_beta: TGFBetaModule = Field(default_factory=TGFBetaModule)
+    estrogen: EstrogenModule = Field(default_factory=EstrogenModule)
+    glycation: GlycationModule = Field(default_factory=GlycationModule)
 
 
 class Mineralisation(Section):

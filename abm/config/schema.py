@@ -13,6 +13,9 @@ from pydantic import Field, PlainValidator, field_validator, model_validator
 
 from abm.config.cells import Cells, Mineralisation, Rules, Signalling
 from abm.config.schema_base import Section
+from abm.config.redox import RedoxConfig
+from abm.config.systemic import Systemic
+from abm.config.treatments import Individual, TreatmentEffects, Treatments
 
 FACES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
 ZERO_FLUX = "zero_flux"
@@ -58,6 +61,21 @@ class FieldConfig(Section):
     decay_per_s: float = Field(ge=0, le=10, description="first-order decay rate, 1/s")
     initial_value: float = Field(0.0, ge=0, description="initial concentration everywhere, field units")
     boundary: Boundary = Field(default_factory=Boundary, description="per-face boundary conditions")
+    systemic: Literal["glucose_mM", "fat_inflammation", "estrogen", "insulin_sensitivity", "vitamin_d_nM"] | None = Field(
+        None, description="systemic input ([systemic]) that sets the blood level of this field over time: level ="
+        " systemic_scale x input, held on the fixed-value faces and exchanged in vessel voxels",
+    )
+    systemic_scale: float = Field(
+        1.0, ge=0, le=1e6, description="blood level per unit of the systemic input, field units per input unit",
+    )
+    matrix_release_per_voxel: float = Field(
+        0.0, ge=0, le=1e9, description="amount freed per fully mineralised voxel resorbed (matrix-bound factors such"
+        " as iron), field units x voxel",
+    )
+    vessel_exchange_per_s: float = Field(
+        0.0, ge=0, le=10, description="exchange rate with blood in vessel voxels, 1/s (source k x level, uptake k);"
+        " needs `systemic`",
+    )
 
 
 class MarrowAndMatrix(Section):
@@ -190,6 +208,11 @@ class Scenario(Section):
     mineralisation: Mineralisation = Field(default_factory=Mineralisation)
     rules: Rules = Field(default_factory=Rules)
     output: Output = Field(default_factory=Output)
+    systemic: Systemic = Field(default_factory=Systemic)
+    redox: RedoxConfig = Field(default_factory=RedoxConfig)
+    treatments: Treatments = Field(default_factory=Treatments)
+    treatment_effects: TreatmentEffects = Field(default_factory=TreatmentEffects)
+    individual: Individual = Field(default_factory=Individual)
 
     @field_validator("fields", mode="before")
     @classmethod

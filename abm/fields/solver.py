@@ -238,6 +238,7 @@ class FieldSolver:
         self._source = np.zeros(full, dtype=self.dtype)
         self._uptake = np.zeros(full, dtype=self.dtype)
         self._w = np.zeros(self._shape, dtype=np.float32)
+        self._face_value: dict[int, float] = {}  # field index -> value replacing its fixed faces' values
         self._hier = build_hierarchy(self._shape)
         self._alloc_scratch(self._hier)
 
@@ -293,6 +294,13 @@ class FieldSolver:
         # builds the right-hand side), so changing w costs nothing more.
         self._w[...] = arr
 
+    def set_boundary_value(self, name: str, value: float) -> None:
+        """Hold every fixed-value face of field ``name`` at ``value`` from now on (e.g. a systemic level)."""
+        i = self.names.index(name) if name in self.names else -1
+        if i < 0 or not self.specs[i].fixed_faces():
+            raise UserError(f"fields.{name}.boundary: has no fixed-value face to set")
+        self._face_value[i] = _finite_nonneg(f"fields.{name}.boundary", value)
+
     def step(self) -> SolveStats:
         """Advance every field by ``dt_s`` (backward Euler)."""
         return self._solve_all(steady=False)
@@ -343,10 +351,11 @@ class FieldSolver:
         """Per face: Dirichlet conductance factor 2/h^2 (0 if zero-flux) and fixed value."""
         cond = np.zeros(6, dtype=self.dtype)
         val = np.zeros(6, dtype=self.dtype)
+        override = self._face_value.get(self.specs.index(spec))
         for face, v in spec.fixed_faces().items():
             k = FACES.index(face)
             cond[k] = 2.0 / self.voxel_um**2  # half-voxel from centre to face
-            val[k] = v
+            val[k] = v if override is None else override
         return cond, val
 
     def _check_arrays(self) -> None:

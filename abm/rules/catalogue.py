@@ -1,7 +1,7 @@
 """What the rules tables may name: the signals cells sense and the behaviours they have.
 
 Signals are the scenario's fields (sampled in the cell's voxel) plus the derived
-signals of the signalling modules. Behaviours are per cell type; their base
+signals of the signalling modules and of the systemic inputs. Behaviours are per cell type; their base
 values come from the cell's config section (a secretion behaviour
 ``secretion_per_s.FIELD`` from ``cells.TYPE.secretion_per_s.FIELD``).
 """
@@ -16,7 +16,14 @@ CELL_TYPES = ("osteoclast", "osteoblast", "bmsc", "adipocyte")
 REQUIRED_FIELDS = ("rankl", "opg", "tgf_beta")
 
 #: Signals derived by the mechanistic modules, available to every cell type.
-DERIVED_SIGNALS = ("rank_occupancy", "beta_catenin")
+#: matrix_age_products is the mean AGE content (a.u.) of the matrix voxels beside the cell (AGE-RAGE).
+DERIVED_SIGNALS = ("rank_occupancy", "beta_catenin", "matrix_age_products")
+
+#: Signals from the systemic inputs ([systemic]); each is 0 in a healthy premenopausal adult:
+#: estrogen_loss = 1 - estrogen, insulin_resistance = 1 - insulin_sensitivity,
+#: glucose_excess_mM = local glucose above 5.5 mM, fat_inflammation as given,
+#: vitamin_d_deficit = 1 - 25(OH)D / 75 nM (0 when sufficient).
+SYSTEMIC_SIGNALS = ("estrogen_loss", "insulin_resistance", "glucose_excess_mM", "fat_inflammation", "vitamin_d_deficit")
 
 #: Behaviours each cell type has besides its secretions.
 BEHAVIOURS: dict[str, tuple[str, ...]] = {
@@ -34,7 +41,7 @@ BEHAVIOURS: dict[str, tuple[str, ...]] = {
 
 def signals(scenario: Scenario) -> tuple[str, ...]:
     """Every signal name a rule may use, fields first (their order is the solver's)."""
-    return (*scenario.fields, *DERIVED_SIGNALS)
+    return (*scenario.fields, *DERIVED_SIGNALS, *SYSTEMIC_SIGNALS)
 
 
 def behaviours(scenario: Scenario, cell_type: str) -> tuple[str, ...]:
