@@ -818,7 +818,7 @@ def _hashed_normal(seed: int, uid: np.ndarray) -> np.ndarray:
     """Standard normal numbers fixed by (seed, uid): splitmix64 hash, then the inverse normal CDF."""
     from scipy.special import ndtri
 
-    x = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + uid.astype(np.uint64)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    x = np.uint64((seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) + uid.astype(np.uint64)  # arrays wrap mod 2^64
     with np.errstate(over="ignore"):
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)

@@ -17,7 +17,7 @@ from abm.config import ConfigErrors
 from abm.errors import UserError
 
 #: Modules of :mod:`abm.cli` that provide sub-commands, in help order.
-COMMAND_MODULES = ("run", "validate", "config", "measure", "plot", "report")
+COMMAND_MODULES = ("run", "validate", "config", "measure", "plot", "report", "batch", "compare", "sensitivity")
 
 
 class _Parser(argparse.ArgumentParser):
