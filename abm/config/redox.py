@@ -142,9 +142,9 @@ class MitochondriaConfig(Section):
         " (AGE-RAGE oxidative stress: Zhang 2025 §3.3 [23]: Willett 2014 Curr Osteoporos Rep 12:329)",
     )
     age_reference: float = Field(
-        2.0, ge=0, le=1e6,
-        description="matrix AGE exposure that causes no extra damage, a.u. (healthy matrix at 5 mM holds about 1,"
-        " old interstitial bone up to about 2: see signalling.glycation)",
+        4.0, ge=0, le=1e6,
+        description="matrix AGE exposure above which AGE-RAGE adds mitochondrial damage, a.u. (at 5 mM matrix holds"
+        " about 1 per 10000 days of age, so 98 % of healthy bone stays below 4; see signalling.glycation)",
     )
     acute_mitophagy_induction: float = Field(
         0.5, ge=0, le=100,

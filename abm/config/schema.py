@@ -83,7 +83,10 @@ class MarrowAndMatrix(Section):
 
     vessel_volume_fraction: float = Field(0.02, ge=0, le=0.3, description="marrow volume fraction given to vessels")
     vessel_diameter_um: float = Field(30.0, ge=5, le=500, description="marrow vessel diameter, um")
-    mineral_fraction: float = Field(0.9, gt=0, le=1, description="initial mineral fraction of bone voxels")
+    mineral_fraction: float = Field(
+        0.9, gt=0, le=1, description="mineral fraction of bone voxels in the generated geometry; a model run"
+        " replaces it by the mineral its own kinetics give each voxel's matrix age",
+    )
     mean_matrix_age_days: float = Field(
         10000.0, ge=0, le=1e5,
         description="mean of the exponential initial matrix age, days; in steady state it is 1/turnover, about"

@@ -141,8 +141,8 @@ def test_local_ros_iron_and_age_act_on_the_cell():
     base = simulate(30, NORMAL, n=100)
     assert simulate(30, NORMAL, n=100, ros=1.0).mean("lipid_peroxide") > 1.5 * base.mean("lipid_peroxide")
     assert simulate(30, NORMAL, n=100, iron=1.0).mean("labile_iron") > 1.5 * base.mean("labile_iron")
-    assert simulate(30, NORMAL, n=100, age=2.0).mean("damaged_mito") == base.mean("damaged_mito")  # healthy level
-    assert simulate(30, NORMAL, n=100, age=4.0).mean("damaged_mito") > 1.2 * base.mean("damaged_mito")
+    assert simulate(30, NORMAL, n=100, age=4.0).mean("damaged_mito") == base.mean("damaged_mito")  # healthy level
+    assert simulate(30, NORMAL, n=100, age=6.0).mean("damaged_mito") > 1.2 * base.mean("damaged_mito")
 
 
 def test_apoptosis_hazard_rises_steeply_above_the_damage_threshold():

@@ -76,5 +76,7 @@ def test_more_opg_less_resorption_and_more_bone(arms):
 def test_blocking_tgf_beta_release_uncouples_formation_from_resorption(arms):
     base, blocked = arms["base"], arms["tgf_blocked"]
     assert blocked["resorbed"] > 0.5 * base["resorbed"]
+    # formation falls, absolutely and per volume resorbed (the end BV/TV of a 150-day window
+    # depends on where the last BMUs are in their cycle, so it is not the measure)
+    assert blocked["formed"] < 0.8 * base["formed"]
     assert blocked["formed"] / blocked["resorbed"] < 0.8 * base["formed"] / base["resorbed"]
-    assert blocked["end_bv_tv"] < base["end_bv_tv"]
