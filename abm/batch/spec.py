@@ -34,7 +34,6 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import tomllib
 import types
 import typing
 from pathlib import Path
@@ -43,6 +42,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from abm.config import ConfigErrors
+from abm.config.loader import read_toml
 from abm.config.schema_base import Section
 from abm.errors import UserError
 
@@ -105,13 +105,7 @@ def load_spec(path: str | Path) -> tuple[BatchSpec, Path]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: batch spec not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: invalid TOML: {err}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text file") from None
-    return validate_spec(data, path.name), path.resolve().parent
+    return validate_spec(read_toml(path), path.name), path.resolve().parent
 
 
 def validate_spec(data: dict[str, Any], where: str = "batch spec") -> BatchSpec:

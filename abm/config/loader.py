@@ -33,6 +33,16 @@ class ConfigErrors(UserError):
         super().__init__("\n".join(lines))
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file (data only, never executed); one-line UserError if it is not valid TOML or UTF-8."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path}: invalid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a UTF-8 text file") from None
+
+
 def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a scenario file and everything it extends, merged, as plain data.
 
@@ -47,12 +57,7 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if resolved in _seen:
         chain = " -> ".join(p.name for p in (*_seen, resolved))
         raise UserError(f"{path}: extends forms a cycle ({chain})")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: invalid TOML: {err}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text file") from None
+    data = read_toml(path)
     _anchor_paths(data, path.parent)
     parent = data.pop("extends", None)
     if parent is None:
