@@ -48,7 +48,7 @@ from plain_mesa_rules import PlainCell, PlainRulesModel
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "baseline.toml"
 PHASES = (
-    "solve_fields", "sense_signals", "resorb", "form", "mature_matrix",
+    "solve_fields", "sense_signals", "cell_stress", "resorb", "form", "mature_matrix",
     "decide_fates", "activate_bmus", "births_and_deaths", "collect",
 )
 CELLS_PER_KIND = 25_000  # numba path: 100,000 cells over the four types
