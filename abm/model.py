@@ -99,6 +99,7 @@ class BoneModel(mesa.Model):
         self.state = self.world.state
         self.fields = self.world.fields
         self.field_stats = None  # SolveStats of the last field solve
+        self._fields_changed = True
         self.redox_params = redox.params_array(scenario.redox)
         self.systemic, self.doses = self._inputs(0.0)  # systemic inputs and treatment doses now, every step
         self._synthesis = np.ones(0)  # osteoblast matrix-synthesis multiplier (ATP) of this step
@@ -184,6 +185,7 @@ class BoneModel(mesa.Model):
                 f.source[self.field_index[name]] += self.released * (cfg.matrix_release_per_voxel / interval_s)
         for array in (self._secretion, self._uptake, self.released):
             array[...] = 0.0
+        self._fields_changed = True  # check_health looks at the fields after each solve
         try:
             self.field_stats = f.steady_state() if force else f.step()
         except (ValueError, RuntimeError) as err:
@@ -659,13 +661,18 @@ class BoneModel(mesa.Model):
 
     # ------------------------------------------------------------------ health, snapshots, checkpoints
     def check_health(self) -> None:
-        """Raise :class:`NumericalFault` naming the field or agent if the state is not sound."""
+        """Raise :class:`NumericalFault` naming the field or agent if the state is not sound.
+
+        Fields change only when they are solved, so they are scanned after a solve;
+        cell positions are checked every call.
+        """
         values = self.fields.values
-        for i, name in enumerate(self.fields.names):
+        for i, name in enumerate(self.fields.names if self._fields_changed else ()):
             bad = ~np.isfinite(values[i])
             if bad.any():
                 where = tuple(int(v) for v in np.argwhere(bad)[0])
                 raise NumericalFault(f"step {self.steps} (day {self.time_days:g}): field {name} is not finite at voxel {where}")
+        self._fields_changed = False
         shape = np.array(self.state.shape)
         for kind, store in self.stores.items():
             pos = store["pos"]

@@ -122,12 +122,20 @@ def test_a_numerical_fault_stops_cleanly_and_keeps_the_checkpoint(tmp_path, caps
     args = ["run", str(BASELINE), "--out", str(tmp_path), "--quiet", *sum((["--set", s] for s in SMALL), [])]
     assert main(args) == 3
     ckpt = tmp_path / "baseline.checkpoint.h5"
+    # the next field solve (step 133) meets the NaN and names the field and the step
     assert capsys.readouterr().err == (
-        "error: numerical fault at step 126 (day 5.25): field rankl is not finite at voxel (1, 2, 3);"
-        f" last good checkpoint kept: {ckpt} (continue with --resume)\n"
+        "error: numerical fault at step 133 (day 5.54167): field 'rankl': 1 voxel(s) with NaN/inf in values,"
+        f" source or uptake, or uptake < 0; last good checkpoint kept: {ckpt} (continue with --resume)\n"
     )
     assert ckpt.is_file() and read_checkpoint(ckpt)[1]["model"]["steps"] == 24 * 4
     assert (tmp_path / "baseline.h5.partial").is_file() and not (tmp_path / "baseline.h5").exists()
+
+
+def test_a_non_finite_field_after_a_solve_is_a_fault():
+    model = BoneModel(_scenario("time.days=1"))
+    model.fields.values[1, 4, 5, 6] = np.inf  # as if the solve had produced it
+    with pytest.raises(NumericalFault, match=r"^step 0 \(day 0\): field opg is not finite at voxel \(4, 5, 6\)$"):
+        model.check_health()
 
 
 def test_an_agent_outside_the_grid_is_a_fault():
