@@ -111,6 +111,7 @@ class BoneModel(mesa.Model):
         self.rules = {kind: compile_rules(scenario, kind) for kind in catalogue.CELL_TYPES}
         self.rules_text = describe(scenario)
         self.stores = {kind: CellStore(cols) for kind, cols in COLUMNS.items()}
+        self.signals: dict[str, np.ndarray] = {}  # per type: this step's signal matrix (catalogue.signals order)
         self.behaviour: dict[str, np.ndarray] = {}
         self._dying: dict[str, np.ndarray] = {}  # rows dying this step, per type
         self._births: list[tuple[str, np.ndarray, dict]] = []  # cells born this step
@@ -240,8 +241,9 @@ class BoneModel(mesa.Model):
             if n:
                 age = np.zeros(n, np.float32)
                 K.neighbour_matrix_mean(store["pos"], self.state.label, self.state.age_products_au, age)
-                signals[:, n_fields + 2] = age
+                signals[:, n_fields + catalogue.DERIVED_SIGNALS.index("matrix_age_products")] = age
             self._systemic_signals(signals, n_fields + len(catalogue.DERIVED_SIGNALS))
+            self.signals[kind] = signals
             self.behaviour[kind] = self.rules[kind].evaluate(signals)
             self._dying[kind] = np.zeros(n, bool)
             self._deposit(kind, self.dt_h / self.scenario.time.field_dt_hours if weight is None else weight)
@@ -295,22 +297,25 @@ class BoneModel(mesa.Model):
             K.scatter(self._uptake, store["pos"], rates, idx)
 
     def cell_stress(self) -> None:
-        """Osteoblasts' iron, GSH, lipid peroxide and mitochondria advance (numba); ferroptosis kills."""
+        """Osteoblasts' iron, GSH, lipid peroxide and mitochondria advance (numba); ferroptosis kills.
+
+        Reads the signals :meth:`sense_signals` sampled this step (local glucose, ROS,
+        iron and the AGE of the adjacent matrix).
+        """
         store = self.stores["osteoblast"]
         n = len(store)
         self._synthesis = np.ones(n)
         if not n:
             return
         state = {name: store[name] for name in redox.STATE}
-        values = self.fields.values
         pos = store["pos"]
+        signals = self.signals["osteoblast"]
 
         def local(name: str, default: float) -> np.ndarray | float:
             i = self.field_index.get(name)
-            return values[i][pos[:, 0], pos[:, 1], pos[:, 2]] if i is not None else default
+            return signals[:, i] if i is not None else default
 
-        age = np.zeros(n, np.float32)
-        K.neighbour_matrix_mean(pos, self.state.label, self.state.age_products_au, age)
+        age = signals[:, len(self.fields.names) + catalogue.DERIVED_SIGNALS.index("matrix_age_products")]
         doses = self.doses
         modifiers = redox.Modifiers(
             deferoxamine=doses["deferoxamine"], nac=doses["nac"], ferrostatin=doses["ferrostatin"],

@@ -83,7 +83,7 @@ def _osteoblast_deaths(config: str, *overrides: str, days: int = 45) -> dict[str
     pick = surface[np.random.default_rng(0).choice(len(surface), 400, replace=False)]
     model._add("osteoblast", pick, stage=OsteoblastStage.LINING, bmu=-1, redox=True)
     for _ in range(24 * days):
-        model._dying = {kind: np.zeros(len(store), bool) for kind, store in model.stores.items()}
+        model.sense_signals()  # what cell_stress reads; also resets this step's deaths
         model.cell_stress()
         model.births_and_deaths()
     return {cause: model.totals[f"deaths_osteoblast_{cause}"] for cause in ("ferroptosis", "apoptosis")}
