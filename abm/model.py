@@ -122,6 +122,7 @@ class BoneModel(mesa.Model):
         self.bmus = BMULog()
         self.totals = {
             "resorbed_voxels": 0, "formed_voxels": 0, "osteocytes": 0, "activations": 0, "expected_activations": 0.0,
+            "activations_inhibited_by_glucose": 0,
             **{name: 0 for name in DEATHS},
         }
         self._last_totals = dict(self.totals)
@@ -135,7 +136,10 @@ class BoneModel(mesa.Model):
         self._seed_bmscs()
         self.sense_signals(weight=1.0)
         self.solve_fields(force=True)
-        self.datacollector = mesa.DataCollector(model_reporters={m: _reporter(m) for m in METRICS})
+        #: this run's time series: METRICS, then the marrow mean of every field (``mean_<field>``)
+        self.metric_names = METRICS + tuple(f"mean_{name}" for name in self.fields.names)
+        self.units = {**UNITS, **{f"mean_{name}": cfg.units for name, cfg in scenario.fields.items()}}
+        self.datacollector = mesa.DataCollector(model_reporters={m: _reporter(m) for m in self.metric_names})
         self._metrics: dict[str, float] = {}
         self.collect(force=True)
 
@@ -320,7 +324,7 @@ class BoneModel(mesa.Model):
         modifiers = redox.Modifiers(
             deferoxamine=doses["deferoxamine"], nac=doses["nac"], ferrostatin=doses["ferrostatin"],
             ampk=doses["metformin"], glp1=doses["glp1"],
-            basal_ros_multiplier=self.scenario.individual.basal_ros_multiplier,
+            basal_ros_multiplier=self.scenario.individual.basal_ros_multiplier(self.time_days),
         )
         out = redox.advance(state, local("glucose", self.systemic["glucose_mM"]), local("ros", 0.0),
                             local("iron", 0.0), age, self.dt_h, self.redox_params, modifiers)
@@ -365,10 +369,7 @@ class BoneModel(mesa.Model):
         if not len(store):
             return
         cfg = self.scenario.cells.osteoblast
-        apposition = self.behaviour["osteoblast"][:, self.rules["osteoblast"].index("apposition_um_per_day")]
-        apposition = apposition * self._synthesis * (
-            1.0 + self.doses["teriparatide"] * self.scenario.treatment_effects.teriparatide_apposition_gain)
-        rate = apposition / 24.0 * self.dt_h / self.state.voxel_um
+        rate = self.apposition_um_per_day() / 24.0 * self.dt_h / self.state.voxel_um
         fate = np.zeros(len(store), np.int8)
         s = self.state
         formed = K.form(
@@ -384,6 +385,12 @@ class BoneModel(mesa.Model):
         buried = fate == K.FATE_OSTEOCYTE
         self.totals["osteocytes"] += int(buried.sum())
         self._dying["osteoblast"] |= buried
+
+    def apposition_um_per_day(self) -> np.ndarray:
+        """Per osteoblast: matrix apposition rate now (rules x ATP-limited synthesis x teriparatide), um/day."""
+        apposition = self.behaviour["osteoblast"][:, self.rules["osteoblast"].index("apposition_um_per_day")]
+        return apposition * self._synthesis * (
+            1.0 + self.doses["teriparatide"] * self.scenario.treatment_effects.teriparatide_apposition_gain)
 
     def mature_matrix(self) -> None:
         """Osteoid mineralises after its lag; bone mineral approaches full (secondary mineralisation)."""
@@ -443,13 +450,29 @@ class BoneModel(mesa.Model):
         targets = np.sort(self.rng.random(k) * drive)
         sites = np.full((k, 3), -1, np.int32)
         K.pick_surface_sites(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant, targets, sites)
-        for site in sites[sites[:, 0] >= 0]:
+        sites = self._glucose_inhibits_osteoclastogenesis(sites[sites[:, 0] >= 0])
+        for site in sites:
             bmu = self.bmus.open(self.time_days, site)
             n = cfg.osteoclasts_per_bmu
             lifespan = self.rng.normal(cfg.lifespan_days, cfg.lifespan_sd_days, n).clip(1.0, None) * 24.0
             lifespan *= 1.0 + self.scenario.signalling.estrogen.osteoclast_lifespan_gain * self.estrogen_loss
             self._births.append(("osteoclast", np.tile(site, (n, 1)), {"stage": OC.PRECURSOR, "lifespan_h": lifespan, "bmu": bmu}))
             self.totals["activations"] += 1
+
+    def _glucose_inhibits_osteoclastogenesis(self, sites: np.ndarray) -> np.ndarray:
+        """The activation sites that survive high local glucose (see HyperglycaemiaModule)."""
+        hg = self.scenario.signalling.hyperglycaemia
+        glucose = self.field_index.get("glucose")
+        if glucose is None:
+            excess = np.full(len(sites), max(self.systemic["glucose_mM"] - NORMAL_GLUCOSE_MM, 0.0))
+        else:
+            g = self.fields.values[glucose][sites[:, 0], sites[:, 1], sites[:, 2]].astype(np.float64)
+            excess = np.maximum(g - NORMAL_GLUCOSE_MM, 0.0)
+        if not len(sites) or hg.osteoclastogenesis_inhibition == 0 or not excess.any():
+            return sites  # no draw: normoglycaemic runs keep their random stream
+        keep = self.rng.random(len(sites)) >= hg.osteoclastogenesis_inhibition * excess / (hg.half_max_mM + excess)
+        self.totals["activations_inhibited_by_glucose"] += int(np.count_nonzero(~keep))
+        return sites[keep]
 
     def collect(self, force: bool = False) -> None:
         """Record the time series every ``output.interval_days`` (or now, with ``force``)."""
@@ -767,7 +790,7 @@ class BoneModel(mesa.Model):
         self._last_morphometry_day = meta["last_morphometry_day"]
         self._metrics = dict(meta["metrics"])
         self.collected_days = arrays["timeseries/time_days"].tolist()
-        self.datacollector.model_vars = {m: arrays[f"timeseries/{m}"].tolist() for m in METRICS}
+        self.datacollector.model_vars = {m: arrays[f"timeseries/{m}"].tolist() for m in self.metric_names}
         self.world.update_bone_weight()
 
     # ------------------------------------------------------------------ metrics
@@ -809,6 +832,15 @@ class BoneModel(mesa.Model):
             "insulin_sensitivity": self.systemic["insulin_sensitivity"],
             **self._microarchitecture(),
             **{name: delta[name] / elapsed_days for name in DEATHS},
+            **self._field_means(s.label == Tissue.MARROW),
+        }
+
+    def _field_means(self, marrow: np.ndarray) -> dict[str, float]:
+        """Mean of every field over the marrow (where the cells read them), field units."""
+        n = np.count_nonzero(marrow)
+        return {
+            f"mean_{name}": float(self.fields.values[i][marrow].sum(dtype=np.float64) / n) if n else math.nan
+            for i, name in enumerate(self.fields.names)
         }
 
     def _microarchitecture(self) -> dict[str, float]:

@@ -30,7 +30,7 @@ from abm.config import Scenario, to_toml
 from abm.errors import UserError
 from abm.io.checkpoint import read_checkpoint, write_checkpoint
 from abm.io.run_file import RunWriter
-from abm.model import UNITS, BoneModel
+from abm.model import BoneModel
 
 #: Packages whose versions go into the provenance.
 PACKAGES = ("numpy", "numba", "mesa", "h5py", "scipy", "scikit-image", "pydantic", "matplotlib")
@@ -141,7 +141,7 @@ def run_scenario(
     frame = model.datacollector.model_vars
     timeseries = {"time_days": np.asarray(model.collected_days, float)}
     timeseries.update({name: np.asarray(values, float) for name, values in frame.items()})
-    path = writer.finish(timeseries, UNITS, {
+    path = writer.finish(timeseries, model.units, {
         "finished_utc": _now(), "wall_time_s": wall_before + time.perf_counter() - clock,
     })
     ckpt.unlink(missing_ok=True)

@@ -115,7 +115,17 @@ class Individual(Section):
     mtdna_ros_multiplier: float = Field(
         1.1, ge=1, le=3, description="basal mitochondrial ROS multiplier per mtDNA variant (assumption)",
     )
-    age_years: float = Field(55.0, ge=18, le=110, description="age at the start of the run, years (label; see bmi)")
+    age_years: float = Field(
+        55.0, ge=18, le=110, description="age at the start of the run, years; basal mitochondrial ROS rises with"
+        " age above age_reference_years, growing as the run goes on",
+    )
+    age_reference_years: float = Field(
+        55.0, ge=18, le=110, description="age at which age_ros_per_decade adds nothing, years",
+    )
+    age_ros_per_decade: float = Field(
+        0.1, ge=0, le=2, description="relative rise of basal mitochondrial ROS per decade above the reference age"
+        " (oxidative stress of skeletal ageing; Manolagas 2010 Endocr Rev 31:266; Almeida 2007)",
+    )
     bmi_kg_m2: float = Field(
         24.0, ge=12, le=70, description="body mass index; each 5 kg/m^2 above 25 adds 0.25 to the fat"
         " inflammatory load (assumption standing in for perirenal fat thickness)",
@@ -125,9 +135,10 @@ class Individual(Section):
     def vitamin_d_response(self) -> float:
         return (1.0 - self.vdr_response_loss) ** len(self.vdr_risk_alleles)
 
-    @property
-    def basal_ros_multiplier(self) -> float:
-        return self.mtdna_ros_multiplier ** len(self.mtdna_variants)
+    def basal_ros_multiplier(self, days: float = 0.0) -> float:
+        """Basal mitochondrial ROS relative to the reference person, ``days`` into the run."""
+        decades = max(0.0, self.age_years + days / 365.25 - self.age_reference_years) / 10.0
+        return self.mtdna_ros_multiplier ** len(self.mtdna_variants) * (1.0 + self.age_ros_per_decade * decades)
 
     @property
     def fat_inflammation_from_bmi(self) -> float:

@@ -139,3 +139,64 @@ def test_vitamin_d_deficiency_and_vdr_risk_alleles_delay_mineralisation():
     assert osteoid_left("systemic.vitamin_d_nM=30") == 500  # lag x 1.6 = 24 days
     assert osteoid_left("individual.vdr_risk_alleles=['TaqI', 'BsmI', 'FokI']") == 500  # response x 0.61
     assert osteoid_left("systemic.vitamin_d_nM=30", "treatments.vitamin_d=2") == 0  # 30 + 80 nM: sufficient
+
+
+def test_hyperglycaemia_inhibits_osteoclastogenesis_and_normal_glucose_draws_nothing():
+    sites = np.tile(np.array([[24, 24, 24]], np.int32), (20000, 1))
+    healthy = _model()
+    state = healthy.rng.bit_generator.state
+    assert len(healthy._glucose_inhibits_osteoclastogenesis(sites)) == 20000
+    assert healthy.rng.bit_generator.state == state  # the healthy random stream is untouched
+    diabetic = _steps(_model("t2dm"), 12)
+    glucose = float(diabetic.fields.field("glucose")[24, 24, 24])
+    hg = diabetic.scenario.signalling.hyperglycaemia
+    excess = glucose - 5.5
+    kept = len(diabetic._glucose_inhibits_osteoclastogenesis(sites)) / 20000
+    assert kept == pytest.approx(1 - hg.osteoclastogenesis_inhibition * excess / (hg.half_max_mM + excess), abs=0.015)
+    assert kept < 0.75
+    switched_off = _steps(_model("t2dm", "signalling.hyperglycaemia.osteoclastogenesis_inhibition=0"), 12)
+    assert len(switched_off._glucose_inhibits_osteoclastogenesis(sites)) == 20000
+
+
+def test_teriparatide_raises_osteoblast_commitment_and_apposition():
+    def committed_and_apposition(*overrides: str) -> tuple[int, float]:
+        model = _model("premenopausal", *overrides)
+        recruited = []
+        model._recruit_preosteoblasts = lambda origins: recruited.append(len(origins))
+        model.sense_signals()
+        for _ in range(24 * 5):
+            model._bmsc_fates()
+        model._add("osteoblast", np.argwhere(model.state.label == Tissue.MARROW)[:50], stage=OsteoblastStage.ACTIVE)
+        model.sense_signals()
+        model._synthesis = np.ones(len(model.stores["osteoblast"]))
+        return sum(recruited), float(model.apposition_um_per_day().mean())
+
+    base_n, base_rate = committed_and_apposition()
+    pth_n, pth_rate = committed_and_apposition("treatments.teriparatide=1")
+    assert pth_n > 1.6 * base_n > 0  # commitment x 2 at a standard dose
+    assert pth_rate == pytest.approx(1.3 * base_rate, rel=1e-6)
+
+
+def test_bmi_adds_fat_inflammation_and_cytokines():
+    lean, obese = _steps(_model(), 25), _steps(_model("premenopausal", "individual.bmi_kg_m2=35"), 25)  # 2 solves
+    assert obese.systemic["fat_inflammation"] == pytest.approx(0.5)  # 0.25 per 5 kg/m^2 above 25
+    assert obese.fields.field("tnf_alpha").mean() > 0.2 > 0.01 > lean.fields.field("tnf_alpha").mean()
+    assert obese.fields.field("rankl").mean() > 1.1 * lean.fields.field("rankl").mean()
+
+
+def test_adiponectin_supports_osteogenesis_and_leptin_raises_stromal_rankl():
+    def bmsc(behaviour: str, field: str, value: float) -> float:
+        model = _model()
+        model.fields.field(field)[:] = value
+        model.sense_signals()
+        return float(model.behaviour["bmsc"][:, model.rules["bmsc"].index(behaviour)].mean())
+
+    assert bmsc("osteoblast_commitment_per_day", "adiponectin", 2.0) > 1.3 * bmsc("osteoblast_commitment_per_day", "adiponectin", 0.0)
+    assert bmsc("secretion_per_s.rankl", "leptin", 0.5) > 1.5 * bmsc("secretion_per_s.rankl", "leptin", 0.0)
+
+
+def test_age_raises_basal_mitochondrial_ros_over_the_run():
+    person = _model("premenopausal", "individual.age_years=75").scenario.individual
+    assert person.basal_ros_multiplier(0.0) == pytest.approx(1.2)  # two decades above 55 at 0.1 per decade
+    assert person.basal_ros_multiplier(3652.5) == pytest.approx(1.3)
+    assert _model().scenario.individual.basal_ros_multiplier(0.0) == 1.0
