@@ -152,9 +152,9 @@ class EstrogenModule(Section):
     matrix_rankl_gain: float = Field(
         4.0, ge=0, le=20,
         description="osteocytic RANKL is multiplied by 1 + gain x estrogen_loss (RANKL per marrow cell 2-3x"
-        " higher in early postmenopausal women, Eghbali-Fatourechi 2003; 4 brings BMU activation to about"
-        " 2.6x at estrogen 0.15 with the stromal rules, activation frequency about doubles to triples;"
-        " Recker 2004)",
+        " higher in early postmenopausal women, Eghbali-Fatourechi 2003); 4 brings BMU activation to about"
+        " 2.7x at estrogen 0.15 together with the marrow IL-6/TNF-alpha rules of premenopausal.toml"
+        " (activation frequency about doubles to triples; Recker 2004)",
     )
     osteoclast_lifespan_gain: float = Field(
         0.5, ge=0, le=10,
@@ -193,7 +193,7 @@ class HyperglycaemiaModule(Section):
     """
 
     osteoclastogenesis_inhibition: float = Field(
-        0.65, ge=0, le=1, description="fraction of BMU activations lost at saturating excess glucose"
+        0.75, ge=0, le=1, description="fraction of BMU activations lost at saturating excess glucose"
     )
     half_max_mM: float = Field(
         2.0, gt=0, le=100, description="glucose above 5.5 mM that gives half the inhibition, mM"
