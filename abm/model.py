@@ -51,7 +51,9 @@ QUALITY_AND_INPUTS = ("matrix_age_products_au", "estrogen", "glucose_mM", "insul
 MICROARCHITECTURE = ("tb_th_um", "tb_sp_um", "tb_n_per_mm", "conn_d_per_mm3")
 
 #: Causes of cell death, counted per cell type.
-DEATH_CAUSES = ("apoptosis", "ferroptosis")
+#: "other": deaths that are neither, e.g. marrow adipocytes, which die necrosis-like and are cleared by
+#: macrophages (crown-like structures; Cinti 2005 J Lipid Res 46:2347).
+DEATH_CAUSES = ("apoptosis", "ferroptosis", "other")
 #: Death counters, per type and cause; recorded as deaths per day (``deaths_osteoblast_apoptosis``).
 DEATHS = tuple(f"deaths_{kind}_{cause}" for kind in COLUMNS for cause in DEATH_CAUSES)
 METRICS = METRICS + QUALITY_AND_INPUTS + MICROARCHITECTURE + DEATHS
@@ -566,7 +568,7 @@ class BoneModel(mesa.Model):
         dead = self._hazard("adipocyte", "apoptosis_per_day", self.rng.random(len(store)))
         pos = store["pos"][dead]
         self.state.label[pos[:, 0], pos[:, 1], pos[:, 2]] = Tissue.MARROW
-        self._die("adipocyte", dead, "apoptosis")
+        self._die("adipocyte", dead, "other")
 
     # ------------------------------------------------------------------ helpers
     def _die(self, kind: str, dead: np.ndarray, cause: str) -> None:

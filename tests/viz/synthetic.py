@@ -116,7 +116,7 @@ def timeseries(deaths: bool = True) -> pd.DataFrame:
         columns["deaths_osteoblast_apoptosis"] = 0.5 + 0.1 * t
         columns["deaths_osteoclast_apoptosis"] = 0.2 + 0 * t
         columns["deaths_osteoblast_ferroptosis"] = 0.05 * t
-        columns["deaths_adipocyte_apoptosis"] = 0 * t
+        columns["deaths_adipocyte_other"] = 0 * t
     frame = pd.DataFrame(columns, index=pd.Index(t, name="time_days"))
     return frame
 
