@@ -38,8 +38,8 @@ COLUMNS = {
 
 #: Time series recorded by the DataCollector (names are the run file's datasets).
 METRICS = (
-    "bv_tv", "porosity", "cortical_porosity", "vbmd_mg_cm3", "abmd_g_cm2", "tmd_mg_cm3", "marrow_adiposity",
-    "n_osteoclast", "n_osteoclast_precursor", "n_osteoblast", "n_preosteoblast", "n_active_osteoblast",
+    "bv_tv", "porosity", "cortical_porosity", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "abmd_g_cm2", "tmd_mg_cm3",
+    "marrow_adiposity", "n_osteoclast", "n_osteoclast_precursor", "n_osteoblast", "n_preosteoblast", "n_active_osteoblast",
     "n_lining", "n_bmsc", "n_adipocyte", "resorbed_um3_per_day", "formed_um3_per_day", "active_bmus",
     "bmu_activations", "expected_bmu_activations", "osteocytes_formed",
 )
@@ -63,7 +63,7 @@ METRICS = METRICS + QUALITY_AND_INPUTS + MICROARCHITECTURE + DEATHS
 UNITS = {
     "time_days": "d",
     "bv_tv": "1", "porosity": "1", "cortical_porosity": "1", "marrow_adiposity": "1",
-    "vbmd_mg_cm3": "mg HA/cm^3",
+    "vbmd_mg_cm3": "mg HA/cm^3", "trabecular_vbmd_mg_cm3": "mg HA/cm^3",
     "abmd_g_cm2": "g/cm^2",
     "tmd_mg_cm3": "mg HA/cm^3",
     "resorbed_um3_per_day": "um^3/d",
@@ -811,6 +811,7 @@ class BoneModel(mesa.Model):
             "porosity": morphometry.porosity(bone),
             "cortical_porosity": float("nan") if cortical is None else morphometry.cortical_porosity(bone, cortical),
             "vbmd_mg_cm3": bmd.vbmd_mg_cm3(s.mineral),
+            "trabecular_vbmd_mg_cm3": bmd.vbmd_mg_cm3(s.mineral, trabecular),
             "abmd_g_cm2": bmd.abmd_g_cm2(s.mineral, bone, s.voxel_um),
             "tmd_mg_cm3": bmd.tmd_mg_cm3(s.mineral, bone),
             "marrow_adiposity": morphometry.marrow_adiposity(s.label == Tissue.ADIPOSE, marrow_space & trabecular),
