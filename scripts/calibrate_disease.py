@@ -4,9 +4,9 @@ Runs the scenario arms with replicates, each in a fresh process with one numba
 thread (Mesa 3.3.1 leaks models; results do not depend on the thread count), and
 prints each figure beside its target:
 
-- estrogen withdrawal (postmenopausal vs premenopausal): BMD proxy change, %/yr,
+- estrogen withdrawal (postmenopausal vs premenopausal): trabecular BMD change, %/yr,
   over the first 2 years (target -2.5 to -3.3 %/yr; Greendale 2012 SWAN, Sowers
-  2010) and after (about -1 %/yr);
+  2010) and after (about -1 %/yr), with the whole-block aBMD change beside it;
 - T2DM vs healthy: areal BMD proxy equal or up to 5 % higher (Vestergaard 2007);
   resorbed and formed volume per day 20-40 % lower (Hygum 2017); cortical porosity
   at least 25 % higher (Burghardt 2010, Patsch 2013); marrow adiposity higher; more
@@ -14,12 +14,15 @@ prints each figure beside its target:
 - treatments in postmenopausal T2DM: the direction of each (deferoxamine lowers
   ferroptotic deaths, anti-TNF lowers the loss, alendronate raises BMD, ...).
 
-The default is the full 100^3 block for 4 years with 3 seeds per arm (hours on 2
-cores); ``--size 60 --years 1 --seeds 2`` is a quick look. The last line is one
-JSON object with the figures and ``targets_met``.
+The default is a 60^3 block (1.2 mm) for 4 years with 3 seeds per arm: about 10 min
+per replicate on one core, so the three base arms take about 50 min on 2 cores and all
+15 arms about 4 h. A 60^3 block sees only 1-5 BMUs a year, so single figures carry
+Poisson noise of tens of percent; more seeds (or ``--size 100``, 5x slower) narrow it.
+``--years 1 --seeds 1`` is a quick look. The last line is one JSON object with the
+figures and ``targets_met``.
 
 Usage: python scripts/calibrate_disease.py [--arms premenopausal postmenopausal ...] [--years 4]
-       [--seeds 3] [--size 100] [--workers 2]
+       [--seeds 3] [--size 60] [--workers 2] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=[*BASE_ARMS, *(f"pm_t2dm_{t}" for t in TREATMENTS)])
     parser.add_argument("--years", type=float, default=4.0)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--size", type=int, default=100, help="block edge, voxels")
+    parser.add_argument("--size", type=int, default=60, help="block edge, voxels")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override applied to every arm (repeatable), e.g. signalling.estrogen.refill_loss=0.2")
