@@ -41,7 +41,7 @@ METRICS = (
     "bv_tv", "porosity", "cortical_porosity", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "abmd_g_cm2", "tmd_mg_cm3",
     "marrow_adiposity", "n_osteoclast", "n_osteoclast_precursor", "n_osteoblast", "n_preosteoblast", "n_active_osteoblast",
     "n_lining", "n_bmsc", "n_adipocyte", "resorbed_um3_per_day", "formed_um3_per_day", "active_bmus",
-    "bmu_activations", "expected_bmu_activations", "osteocytes_formed",
+    "bmu_activations", "expected_bmu_activations", "bmu_activations_inhibited_by_glucose", "osteocytes_formed",
 )
 
 #: Bone quality and the systemic inputs as the model saw them.
@@ -70,6 +70,7 @@ UNITS = {
     "formed_um3_per_day": "um^3/d",
     **{name: "cells" for name in METRICS if name.startswith("n_")},
     "active_bmus": "BMUs", "bmu_activations": "BMUs (cumulative)", "expected_bmu_activations": "BMUs (cumulative)",
+    "bmu_activations_inhibited_by_glucose": "BMUs (cumulative)",
     "osteocytes_formed": "cells (cumulative)",
     "matrix_age_products_au": "a.u.", "estrogen": "fraction of premenopausal", "glucose_mM": "mM",
     "insulin_sensitivity": "1",
@@ -828,6 +829,7 @@ class BoneModel(mesa.Model):
             "active_bmus": self.bmus.active_count(self),
             "bmu_activations": self.totals["activations"],
             "expected_bmu_activations": self.totals["expected_activations"],
+            "bmu_activations_inhibited_by_glucose": self.totals["activations_inhibited_by_glucose"],
             "osteocytes_formed": self.totals["osteocytes"],
             "matrix_age_products_au": float(s.age_products_au[bone].mean()) if bone.any() else math.nan,
             "estrogen": self.systemic["estrogen"],

@@ -164,6 +164,7 @@ def test_hyperglycaemia_inhibits_osteoclastogenesis_and_normal_glucose_draws_not
     hg = diabetic.scenario.signalling.hyperglycaemia
     excess = glucose - 5.5
     kept = len(diabetic._glucose_inhibits_osteoclastogenesis(sites)) / 20000
+    assert diabetic.totals["activations_inhibited_by_glucose"] == round((1 - kept) * 20000)  # the output series counts them
     assert kept == pytest.approx(1 - hg.osteoclastogenesis_inhibition * excess / (hg.half_max_mM + excess), abs=0.015)
     assert kept < 0.75
     switched_off = _steps(_model("t2dm", "signalling.hyperglycaemia.osteoclastogenesis_inhibition=0"), 12)
