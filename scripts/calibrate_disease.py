@@ -18,17 +18,26 @@ The default is a 60^3 block (1.2 mm) for 4 years with 3 seeds per arm: about 10 
 per replicate on one core, so the three base arms take about 50 min on 2 cores and all
 15 arms about 4 h. A 60^3 block sees only 1-5 BMUs a year, so single figures carry
 Poisson noise of tens of percent; more seeds (or ``--size 100``, 5x slower) narrow it.
-``--years 1 --seeds 1`` is a quick look. The last line is one JSON object with the
-figures and ``targets_met``.
+``--years 1 --seeds 1`` is a quick look. Each figure is printed with its standard
+error over seeds (arms are paired by seed: the same seed gives the same starting
+block). The last line is one JSON object with the figures, their standard errors and
+``targets_met``.
+
+Every finished replicate is saved in ``--cache`` (default ``runs/calibration``) under a
+key made of the arm, seed, length, resolved scenario and the simulator's source, so an
+interrupted calibration resumes where it stopped and a rerun with more arms or seeds
+simulates only what is new. ``--cache ''`` turns the cache off.
 
 Usage: python scripts/calibrate_disease.py [--arms premenopausal postmenopausal ...] [--years 4]
-       [--seeds 3] [--size 60] [--workers 2] [--set KEY=VALUE ...]
+       [--seeds 3] [--size 60] [--workers 2] [--set KEY=VALUE ...] [--cache DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -36,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
 BASE_ARMS = ("premenopausal", "postmenopausal", "t2dm", "pm_t2dm")
 TREATMENTS = (
     "deferoxamine", "nac", "ferrostatin", "anti_tnf", "alendronate", "teriparatide", "raloxifene",
@@ -47,16 +57,51 @@ SERIES = ("abmd_g_cm2", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "bv_tv", "poros
           "bmu_activations")
 
 
+def _scenario(arm: str, size: int, overrides: tuple[str, ...]):
+    from abm.config import load_scenario
+
+    return load_scenario(CONFIGS / f"{arm}.toml", [f"geometry.shape_voxels=[{size}, {size}, {size}]", *overrides])
+
+
+def replicate_key(arm: str, seed: int, days: float, size: int, overrides: tuple[str, ...] = ()) -> str:
+    """Cache key of one replicate: arm, seed, length, the resolved scenario and the simulator's source."""
+    import abm
+    from abm.config.loader import to_toml
+
+    digest = hashlib.sha256(f"{arm}|{seed}|{days!r}|".encode())
+    digest.update(to_toml(_scenario(arm, size, overrides)).encode())
+    for path in sorted(Path(abm.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return f"{arm}_s{seed}_{digest.hexdigest()[:16]}"
+
+
+def run_cached(arm: str, seed: int, days: float, size: int, overrides: tuple[str, ...] = (), cache: str = "") -> dict:
+    """:func:`run_one`, or its saved result from ``cache`` (a directory; empty: no cache)."""
+    if not cache:
+        return run_one(arm, seed, days, size, overrides)
+    path = Path(cache) / f"{replicate_key(arm, seed, days, size, overrides)}.npz"
+    if path.exists():
+        with np.load(path) as saved:
+            return {"arm": arm, "seed": seed, "days": saved["days"], "wall_s": float(saved["wall_s"]), "cached": True,
+                    "series": {name: saved[f"series/{name}"] for name in SERIES}}
+    result = run_one(arm, seed, days, size, overrides)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as f:  # written whole, then renamed: a killed run leaves no half file
+        np.savez(f, days=result["days"], wall_s=result["wall_s"],
+                 **{f"series/{name}": values for name, values in result["series"].items()})
+    os.replace(partial, path)
+    return result
+
+
 def run_one(arm: str, seed: int, days: float, size: int, overrides: tuple[str, ...] = ()) -> dict:
     """One replicate of one arm in this (fresh) process."""
     import numba
 
-    from abm.config import load_scenario
     from abm.model import BoneModel
 
     numba.set_num_threads(1)
-    scenario = load_scenario(CONFIGS / f"{arm}.toml", [f"geometry.shape_voxels=[{size}, {size}, {size}]", *overrides])
-    model = BoneModel(scenario, seed=seed)
+    model = BoneModel(_scenario(arm, size, overrides), seed=seed)
     start = time.perf_counter()
     for _ in range(int(round(days * 24 / model.dt_h))):
         model.step()
@@ -77,14 +122,25 @@ def rate_percent_per_year(days: np.ndarray, values: np.ndarray, start: float, st
     return float(100.0 * slope / values[window][0])
 
 
-def mean_over(runs: list[dict], arm: str, name: str, last_days: float) -> float:
-    """Mean of a series over the last ``last_days`` of each replicate, averaged over replicates."""
-    values = []
-    for r in runs:
-        if r["arm"] == arm:
-            tail = r["days"] >= r["days"][-1] - last_days
-            values.append(np.nanmean(r["series"][name][tail]))
-    return float(np.mean(values)) if values else float("nan")
+def tail_mean(run: dict, name: str, last_days: float) -> float:
+    """Mean of one replicate's series over its last ``last_days``."""
+    tail = run["days"] >= run["days"][-1] - last_days
+    return float(np.nanmean(run["series"][name][tail]))
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (nan with fewer than 2 values)."""
+    v = np.asarray(values, float)
+    if not len(v):
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def paired(runs: list[dict], arm: str, ref: str, figure) -> tuple[float, float]:
+    """Mean and standard error over seeds of ``figure(run of arm, run of ref)``, pairing replicates by seed
+    (the same seed starts both arms from the same block, so shared noise cancels)."""
+    refs = {r["seed"]: r for r in runs if r["arm"] == ref}
+    return mean_se([figure(r, refs[r["seed"]]) for r in runs if r["arm"] == arm and r["seed"] in refs])
 
 
 def main() -> None:
@@ -96,50 +152,64 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override applied to every arm (repeatable), e.g. signalling.estrogen.refill_loss=0.2")
+    parser.add_argument("--cache", default=str(ROOT / "runs" / "calibration"),
+                        help="directory of finished replicates, reused when arm, seed, length, scenario and source"
+                             " match ('' for none)")
     args = parser.parse_args()
     days = 365.25 * args.years
     jobs = [(arm, seed) for arm in args.arms for seed in range(args.seeds)]
+    n = len(jobs)
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
-        runs = list(pool.map(run_one, [a for a, _ in jobs], [s for _, s in jobs], [days] * len(jobs),
-                             [args.size] * len(jobs), [tuple(args.set)] * len(jobs)))
+        runs = list(pool.map(run_cached, [a for a, _ in jobs], [s for _, s in jobs], [days] * n, [args.size] * n,
+                             [tuple(args.set)] * n, [args.cache] * n))
 
-    def arm_rate(arm: str, name: str, start: float, stop: float) -> float:
-        return float(np.mean([rate_percent_per_year(r["days"], r["series"][name], start, stop)
-                              for r in runs if r["arm"] == arm]))
+    def relative(arm: str, ref: str, name: str, last: float = days) -> tuple[float, float]:
+        """Percent difference from the reference arm of the mean over the last ``last`` days (default: the
+        whole run, for the turnover rates; levels such as aBMD and porosity use the last year)."""
+        def pct(a: dict, b: dict) -> float:
+            ref_value = tail_mean(b, name, last)
+            return 100.0 * (tail_mean(a, name, last) - ref_value) / ref_value if ref_value else float("nan")
+        return paired(runs, arm, ref, pct)
 
-    def relative(arm: str, ref: str, name: str, last: float = days) -> float:
-        """Percent difference of the arms' means over the last ``last`` days (default: the whole run, for
-        the turnover rates; levels such as aBMD and porosity use the last year)."""
-        a, b = mean_over(runs, arm, name, last), mean_over(runs, ref, name, last)
-        return 100.0 * (a - b) / b if b else float("nan")
-
-    def activations_per_year(arm: str) -> float:
-        """BMU activations per year of run, averaged over replicates (the series is cumulative)."""
-        return float(np.mean([r["series"]["bmu_activations"][-1] / (r["days"][-1] / 365.25) for r in runs if r["arm"] == arm]))
+    def activation_ratio(arm: str, ref: str) -> float:
+        """Ratio of the arms' BMU activations over all replicates (the series is cumulative); nan if the
+        reference had none."""
+        def total(name: str) -> float:
+            return float(sum(r["series"]["bmu_activations"][-1] for r in runs if r["arm"] == name))
+        return total(arm) / total(ref) if total(ref) else float("nan")
 
     figures: dict[str, float] = {}
+    errors: dict[str, float] = {}
     targets: dict[str, bool] = {}
     rows = []
+
+    def add(key: str, label: str, value: tuple[float, float], target: str) -> float:
+        figures[key], errors[key] = value
+        rows.append((label, *value, target))
+        return value[0]
+
     if {"premenopausal", "postmenopausal"} <= set(args.arms):
         # SWAN measured spine aBMD, which DXA takes mostly from trabecular bone; the block's cortex (a third
         # of a 60^3 block, half its mineral) barely remodels and would dilute the loss, so the figure is the
         # trabecular compartment's vBMD; the whole-block aBMD change is printed beside it.
-        def change(name: str, start: float, stop: float) -> float:
-            return arm_rate("postmenopausal", name, start, stop) - arm_rate("premenopausal", name, start, stop)
+        def change(name: str, start: float, stop: float) -> tuple[float, float]:
+            return paired(runs, "postmenopausal", "premenopausal", lambda a, b: (
+                rate_percent_per_year(a["days"], a["series"][name], start, stop)
+                - rate_percent_per_year(b["days"], b["series"][name], start, stop)))
 
-        early, late = change("trabecular_vbmd_mg_cm3", 0, min(730, days)), change("trabecular_vbmd_mg_cm3", 730, days)
-        figures.update(estrogen_loss_early_pct_per_year=early, estrogen_loss_late_pct_per_year=late,
-                       estrogen_loss_abmd_early_pct_per_year=change("abmd_g_cm2", 0, min(730, days)),
-                       estrogen_loss_abmd_late_pct_per_year=change("abmd_g_cm2", 730, days))
+        early = add("estrogen_loss_early_pct_per_year", "trabecular BMD change, years 0-2, %/yr (post - pre)",
+                    change("trabecular_vbmd_mg_cm3", 0, min(730, days)), "-3.3 .. -2.5")
+        late = add("estrogen_loss_late_pct_per_year", "trabecular BMD change, after year 2, %/yr",
+                   change("trabecular_vbmd_mg_cm3", 730, days), "about -1")
+        add("estrogen_loss_abmd_early_pct_per_year", "  whole-block aBMD change, years 0-2, %/yr",
+            change("abmd_g_cm2", 0, min(730, days)), "(diluted by cortex)")
+        add("estrogen_loss_abmd_late_pct_per_year", "  whole-block aBMD change, after year 2, %/yr",
+            change("abmd_g_cm2", 730, days), "(diluted by cortex)")
         targets["estrogen_loss_early_-3.3_to_-2.5"] = bool(-3.3 <= early <= -2.5)
         targets["estrogen_loss_late_about_-1"] = bool(-1.5 <= late <= -0.5) if days > 730 else False
-        rows += [("trabecular BMD change, years 0-2, %/yr (post - pre)", early, "-3.3 .. -2.5"),
-                 ("trabecular BMD change, after year 2, %/yr", late, "about -1"),
-                 ("  whole-block aBMD change, years 0-2, %/yr", figures["estrogen_loss_abmd_early_pct_per_year"], "(diluted by cortex)"),
-                 ("  whole-block aBMD change, after year 2, %/yr", figures["estrogen_loss_abmd_late_pct_per_year"], "(diluted by cortex)")]
-        ratio = activations_per_year("postmenopausal") / activations_per_year("premenopausal")
-        figures["estrogen_loss_activation_ratio"] = ratio
-        rows.append(("BMU activations, post / pre", ratio, "about 2-3 (Recker 2004)"))
+        add("estrogen_loss_activation_ratio", "BMU activations, post / pre",
+            (activation_ratio("postmenopausal", "premenopausal"), float("nan")),
+            "about 2-3 (Recker 2004)")
     if {"premenopausal", "t2dm"} <= set(args.arms):
         checks = {
             "abmd": (relative("t2dm", "premenopausal", "abmd_g_cm2", 365.0), "0 .. +5 %", lambda v: 0 <= v <= 5),
@@ -149,33 +219,43 @@ def main() -> None:
             "marrow_adiposity": (relative("t2dm", "premenopausal", "marrow_adiposity", 365.0), "> 0 %", lambda v: v > 0),
         }
         for key, (value, target, ok) in checks.items():
-            figures[f"t2dm_vs_healthy_{key}_pct"] = value
-            targets[f"t2dm_{key}"] = bool(ok(value))
-            rows.append((f"T2DM vs healthy: {key.replace('_', ' ')}", value, target))
-        ratio = activations_per_year("t2dm") / activations_per_year("premenopausal")
-        figures["t2dm_activation_ratio"] = ratio
-        rows.append(("BMU activations, T2DM / healthy", ratio, "about 0.6-0.8"))
+            targets[f"t2dm_{key}"] = bool(ok(add(f"t2dm_vs_healthy_{key}_pct", f"T2DM vs healthy: {key.replace('_', ' ')}, %",
+                                                 value, target)))
+        add("t2dm_activation_ratio", "BMU activations, T2DM / healthy",
+            (activation_ratio("t2dm", "premenopausal"), float("nan")), "about 0.6-0.8")
         # healthy osteoblasts hardly ever die by ferroptosis: compare the rates, not their ratio
-        deaths = {arm: mean_over(runs, arm, "deaths_osteoblast_ferroptosis", days) for arm in ("t2dm", "premenopausal")}
-        figures["t2dm_ferroptotic_ob_deaths_per_day"] = deaths["t2dm"]
-        figures["healthy_ferroptotic_ob_deaths_per_day"] = deaths["premenopausal"]
-        targets["t2dm_more_ferroptotic_ob_deaths"] = bool(deaths["t2dm"] > deaths["premenopausal"])
-        rows.append(("ferroptotic OB deaths/day, T2DM (healthy)", deaths["t2dm"], f"> healthy ({deaths['premenopausal']:.3f})"))
+        deaths = {arm: mean_se([tail_mean(r, "deaths_osteoblast_ferroptosis", days) for r in runs if r["arm"] == arm])
+                  for arm in ("t2dm", "premenopausal")}
+        add("healthy_ferroptotic_ob_deaths_per_day", "ferroptotic OB deaths/day, healthy", deaths["premenopausal"], "")
+        t2dm_deaths = add("t2dm_ferroptotic_ob_deaths_per_day", "ferroptotic OB deaths/day, T2DM", deaths["t2dm"],
+                          "> healthy")
+        targets["t2dm_more_ferroptotic_ob_deaths"] = bool(t2dm_deaths > deaths["premenopausal"][0])
     for t in TREATMENTS:
         arm = f"pm_t2dm_{t}"
         if arm in args.arms and "pm_t2dm" in args.arms:
-            value = relative(arm, "pm_t2dm", "abmd_g_cm2", 365.0)
-            figures[f"{t}_abmd_vs_untreated_pct"] = value
-            rows.append((f"{t}: aBMD vs untreated PM-T2DM", value, "> 0 % (less loss)"))
+            value = add(f"{t}_abmd_vs_untreated_pct", f"{t}: aBMD vs untreated PM-T2DM, %",
+                        relative(arm, "pm_t2dm", "abmd_g_cm2", 365.0), "> 0 % (less loss)")
             targets[f"{t}_raises_abmd"] = bool(value > 0)
 
-    print(f"{len(args.arms)} arms x {args.seeds} seeds, {args.size}^3 voxels, {args.years:g} years")
-    print(f"{'figure':<48} {'value':>10}   target")
-    for label, value, target in rows:
-        print(f"{label:<48} {value:>+10.2f}   {target}")
-    print(f"wall time per replicate: {np.mean([r['wall_s'] for r in runs]):.0f} s")
-    print(json.dumps({"figures": figures, "targets_met": targets}))
+    cached = sum(bool(r.get("cached")) for r in runs)
+    print(f"{len(args.arms)} arms x {args.seeds} seeds, {args.size}^3 voxels, {args.years:g} years"
+          f" ({cached} of {len(runs)} replicates from the cache)")
+    print(f"{'figure':<52} {'value':>9} {'+- se':>7}   target")
+    for label, value, se, target in rows:
+        print(f"{label:<52} {value:>+9.3g} {se:>7.2g}   {target}")
+    simulated = [r["wall_s"] for r in runs if not r.get("cached")]
+    if simulated:
+        print(f"wall time per simulated replicate: {np.mean(simulated):.0f} s")
+    def finite(values: dict[str, float]) -> dict[str, float | None]:  # strict JSON: nan -> null
+        return {k: (v if np.isfinite(v) else None) for k, v in values.items()}
+    print(json.dumps({"figures": finite(figures), "standard_errors": finite(errors), "targets_met": targets},
+                     allow_nan=False))
 
 
 if __name__ == "__main__":
-    main()
+    from abm.errors import UserError
+
+    try:
+        main()
+    except UserError as error:  # bad arm, override or size: one line, no traceback
+        raise SystemExit(f"calibrate_disease: {error}") from None
