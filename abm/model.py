@@ -41,7 +41,8 @@ METRICS = (
     "bv_tv", "porosity", "cortical_porosity", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "abmd_g_cm2", "tmd_mg_cm3",
     "marrow_adiposity", "n_osteoclast", "n_osteoclast_precursor", "n_osteoblast", "n_preosteoblast", "n_active_osteoblast",
     "n_lining", "n_bmsc", "n_adipocyte", "resorbed_um3_per_day", "formed_um3_per_day", "active_bmus",
-    "bmu_activations", "expected_bmu_activations", "bmu_activations_inhibited_by_glucose", "osteocytes_formed",
+    "bmu_activations", "expected_bmu_activations", "bmu_activations_inhibited_by_glucose", "bmus_closed_short",
+    "bmus_arrested_in_reversal", "osteocytes_formed",
 )
 
 #: Bone quality and the systemic inputs as the model saw them.
@@ -70,7 +71,8 @@ UNITS = {
     "formed_um3_per_day": "um^3/d",
     **{name: "cells" for name in METRICS if name.startswith("n_")},
     "active_bmus": "BMUs", "bmu_activations": "BMUs (cumulative)", "expected_bmu_activations": "BMUs (cumulative)",
-    "bmu_activations_inhibited_by_glucose": "BMUs (cumulative)",
+    "bmu_activations_inhibited_by_glucose": "BMUs (cumulative)", "bmus_closed_short": "BMUs (cumulative)",
+    "bmus_arrested_in_reversal": "BMUs (cumulative)",
     "osteocytes_formed": "cells (cumulative)",
     "matrix_age_products_au": "a.u.", "estrogen": "fraction of premenopausal", "glucose_mM": "mM",
     "insulin_sensitivity": "1",
@@ -125,7 +127,7 @@ class BoneModel(mesa.Model):
         self.bmus = BMULog()
         self.totals = {
             "resorbed_voxels": 0, "formed_voxels": 0, "osteocytes": 0, "activations": 0, "expected_activations": 0.0,
-            "activations_inhibited_by_glucose": 0,
+            "activations_inhibited_by_glucose": 0, "bmus_closed_short": 0, "bmus_arrested": 0,
             **{name: 0 for name in DEATHS},
         }
         self._last_totals = dict(self.totals)
@@ -589,7 +591,7 @@ class BoneModel(mesa.Model):
         radius = max(1, round(cfg.recruitment_radius_um / self.state.voxel_um))
         target = np.zeros((len(origins), 3), np.int32)
         bmu = np.zeros(len(origins), np.int32)
-        accepting = (self.bmus.formed_voxels < self._bmu_quota()).astype(np.uint8)
+        accepting = ((self.bmus.formed_voxels < self._bmu_quota()) & self._bmu_recruiting()).astype(np.uint8)
         K.place_preosteoblasts(
             np.ascontiguousarray(origins), radius, self.state.label, self.cavity, self.ob_occupied, accepting, target, bmu
         )
@@ -637,6 +639,21 @@ class BoneModel(mesa.Model):
         alive[self.stores["osteoclast"]["bmu"]] = True
         return alive
 
+    def _bmu_recruiting(self) -> np.ndarray:
+        """Per BMU: True while it takes new pre-osteoblasts (resorbing, or within the recruitment window after)."""
+        cfg = self.scenario.cells.osteoblast
+        if not cfg.recruitment_closes:
+            return np.ones(self.bmus.n, bool)
+        ended = np.where(np.isnan(self.bmus["resorb_last"]), self.bmus["opened"], self.bmus["resorb_last"])
+        return self._bmu_resorbing() | (self.time_days <= ended + cfg.recruitment_window_days)
+
+    def _bmu_team(self) -> np.ndarray:
+        """Per BMU: True while it has a pre-osteoblast or an active osteoblast."""
+        ob = self.stores["osteoblast"]
+        team = np.zeros(self.bmus.n, bool)
+        team[ob["bmu"][(ob["stage"] != OB.LINING) & (ob["bmu"] >= 0)]] = True
+        return team
+
     def _bmu_quota(self) -> np.ndarray:
         """Per BMU: voxels its osteoblasts may form (refill fraction of what it resorbed)."""
         refill = self.scenario.cells.osteoblast.refill_fraction
@@ -651,9 +668,17 @@ class BoneModel(mesa.Model):
         return open_.astype(np.uint8)
 
     def _close_refilled_bmus(self) -> None:
-        """Cavity left by BMUs that refilled their share and have no osteoclasts becomes plain marrow."""
-        done = (self.bmus.formed_voxels >= self._bmu_quota()) & ~self._bmu_resorbing()
-        done &= self.bmus.resorbed_voxels > 0
+        """Cavity left by BMUs that refilled their share, or whose recruitment window passed and whose
+        osteoblast team is gone (closed short: an unfilled pore), becomes plain marrow."""
+        refilled = self.bmus.formed_voxels >= self._bmu_quota()
+        short = ~refilled & ~self._bmu_recruiting() & ~self._bmu_team()
+        done = (refilled | short) & ~self._bmu_resorbing() & (self.bmus.resorbed_voxels > 0)
+        closed = self.bmus["closed"]
+        newly = done & np.isnan(closed)
+        closed[newly] = self.time_days
+        self.totals["bmus_closed_short"] += int(np.count_nonzero(newly & short))
+        self.totals["bmus_arrested"] += int(np.count_nonzero(newly & short & (self.bmus.formed_voxels == 0)))
+        done = newly
         flat = self.cavity.reshape(-1)
         idx = np.flatnonzero(flat != K.NO_CAVITY)
         if len(idx) and done.any():
@@ -772,7 +797,8 @@ class BoneModel(mesa.Model):
         self.released[...] = arrays["pending/released"]
         self.cavity[...] = arrays["cavity"]
         self.ob_occupied[...] = arrays["ob_occupied"]
-        self.bmus.restore({name: arrays[f"bmus/{name}"] for name in self.bmus.columns}, arrays["bmus/site"],
+        self.bmus.restore({name: arrays[f"bmus/{name}"] for name in self.bmus.columns if f"bmus/{name}" in arrays},
+                          arrays["bmus/site"],
                           arrays["bmus/resorbed"], arrays["bmus/formed"])
         for kind, store in self.stores.items():
             for handle in store.remove(np.arange(len(store))):
@@ -787,13 +813,17 @@ class BoneModel(mesa.Model):
         self.rng.bit_generator.state = meta["rng"]
         version, internal, gauss = meta["random"]
         self.random.setstate((version, tuple(internal), gauss))
-        self.totals = dict(meta["totals"])
-        self._last_totals = dict(meta["last_totals"])
+        self.totals = {**self.totals, **meta["totals"]}  # counters newer than the checkpoint start at 0
+        self._last_totals = {**self.totals, **meta["last_totals"]}
         self._last_collect_day = meta["last_collect_day"]
         self._last_morphometry_day = meta["last_morphometry_day"]
         self._metrics = dict(meta["metrics"])
         self.collected_days = arrays["timeseries/time_days"].tolist()
-        self.datacollector.model_vars = {m: arrays[f"timeseries/{m}"].tolist() for m in self.metric_names}
+        # series newer than the checkpoint are NaN over its past
+        nan = [math.nan] * len(self.collected_days)
+        self.datacollector.model_vars = {
+            m: arrays[f"timeseries/{m}"].tolist() if f"timeseries/{m}" in arrays else list(nan) for m in self.metric_names
+        }
         self.world.update_bone_weight()
 
     # ------------------------------------------------------------------ metrics
@@ -830,6 +860,8 @@ class BoneModel(mesa.Model):
             "bmu_activations": self.totals["activations"],
             "expected_bmu_activations": self.totals["expected_activations"],
             "bmu_activations_inhibited_by_glucose": self.totals["activations_inhibited_by_glucose"],
+            "bmus_closed_short": self.totals["bmus_closed_short"],
+            "bmus_arrested_in_reversal": self.totals["bmus_arrested"],
             "osteocytes_formed": self.totals["osteocytes"],
             "matrix_age_products_au": float(s.age_products_au[bone].mean()) if bone.any() else math.nan,
             "estrogen": self.systemic["estrogen"],

@@ -3,8 +3,9 @@
 A BMU opens when osteoclast precursors are recruited to a surface site. Its
 osteoclasts and osteoblasts carry its id; the log keeps, per BMU, the first and
 last day any of its osteoclasts resorbed and any of its osteoblasts formed, from
-which resorption, reversal and formation periods are read, and the voxels it
-resorbed and formed (its balance).
+which resorption, reversal and formation periods are read, the day its remodelling
+space closed (refilled, or left short when its osteoblast team was gone), and the
+voxels it resorbed and formed (its balance).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class BMULog:
 
     def __init__(self) -> None:
         self.n = 0
-        self._cols = {name: np.zeros(0) for name in ("opened", "resorb_first", "resorb_last", "form_first", "form_last")}
+        self._cols = {name: np.zeros(0) for name in ("opened", "resorb_first", "resorb_last", "form_first", "form_last", "closed")}
         self.site = np.zeros((0, 3), np.int32)
         # voxel counts, updated in place by the resorption and formation kernels
         self._resorbed = np.zeros(0, np.int64)
@@ -45,7 +46,9 @@ class BMULog:
     def restore(self, cols: dict[str, np.ndarray], site: np.ndarray, resorbed: np.ndarray, formed: np.ndarray) -> None:
         """Replace the log by saved columns (from a checkpoint)."""
         self.n = len(site)
-        self._cols = {name: np.array(cols[name], np.float64) for name in self._cols}
+        # checkpoints written before the "closed" column existed restore it as never closed
+        self._cols = {name: np.array(cols[name], np.float64) if name in cols else np.full(self.n, _NEVER)
+                      for name in self._cols}
         self.site = np.array(site, np.int32).reshape(-1, 3)
         self._resorbed = np.array(resorbed, np.int64)
         self._formed = np.array(formed, np.int64)

@@ -75,6 +75,20 @@ class OsteoblastConfig(CellBase):
         description="fraction of its resorbed volume a BMU's osteoblasts refill; adult BMUs end slightly"
         " negative (wall thickness a few % below erosion depth; Eriksen 1986, Parfitt 1983)",
     )
+    recruitment_closes: bool = Field(
+        True,
+        description="switch: a BMU recruits pre-osteoblasts only until recruitment_window_days after its"
+        " resorption ends, then its team refills alone, so osteoblasts that die are not replaced and a BMU whose"
+        " team is gone closes short of its refill (wall width = team size x work per osteoblast; Parfitt 1983,"
+        " Jilka 1999), or never forms if no team gathered (arrested reversal, the main source of age-related"
+        " cortical pores; Andreasen 2018); false: recruitment stays open until the BMU is refilled",
+    )
+    recruitment_window_days: float = Field(
+        30.0, gt=0, le=1000,
+        description="days after a BMU's last osteoclast stopped resorbing during which it still recruits"
+        " pre-osteoblasts (the reversal-resorption phase, when osteoprogenitors gather on the eroded surface;"
+        " Lassen 2017, Christiansen 2023)",
+    )
     wait_for_resorption: bool = Field(
         True,
         description="pre-osteoblasts mature only once their BMU has no osteoclasts left, so formation follows"

@@ -213,3 +213,38 @@ def test_age_raises_basal_mitochondrial_ros_over_the_run():
     assert person.basal_ros_multiplier(0.0) == pytest.approx(1.2)  # two decades above 55 at 0.1 per decade
     assert person.basal_ros_multiplier(3652.5) == pytest.approx(1.3)
     assert _model().scenario.individual.basal_ros_multiplier(0.0) == 1.0
+
+
+def _eroded_bmu(model: BoneModel, ended_days_ago: float) -> int:
+    """A BMU that resorbed 27 voxels of trabecular bone (one marked as its cavity), its osteoclasts gone
+    ``ended_days_ago``; each new one sits at another bone voxel."""
+    site = np.argwhere((model.state.label == Tissue.BONE) & model.state.trabecular_mask)[997 * model.bmus.n]
+    bmu = model.bmus.open(model.time_days - ended_days_ago - 30.0, site)
+    model.cavity[tuple(site)] = bmu
+    model.bmus.resorbed_voxels[bmu] = 27
+    model.bmus["resorb_first"][bmu] = model.time_days - ended_days_ago - 30.0
+    model.bmus["resorb_last"][bmu] = model.time_days - ended_days_ago
+    return bmu
+
+
+def test_a_bmu_without_osteoblast_team_after_its_recruitment_window_closes_unfilled():
+    model = _model()  # recruitment window 30 days
+    inside, arrested = _eroded_bmu(model, 10.0), _eroded_bmu(model, 31.0)
+    assert model._bmu_recruiting()[[inside, arrested]].tolist() == [True, False]
+    model._close_refilled_bmus()
+    assert np.isnan(model.bmus["closed"][inside]) and np.any(model.cavity == inside)
+    assert model.bmus["closed"][arrested] == model.time_days and not np.any(model.cavity == arrested)
+    assert model.totals["bmus_closed_short"] == model.totals["bmus_arrested"] == 1
+    # a BMU whose team still works keeps its cavity after the window
+    working = _eroded_bmu(model, 40.0)
+    z, y, x = model.bmus.site[working]
+    model._add("osteoblast", np.array([[z, y, x]], np.int32), stage=OsteoblastStage.ACTIVE, bmu=np.array([working]))
+    model.bmus.formed_voxels[working] = 5
+    model._close_refilled_bmus()
+    assert np.isnan(model.bmus["closed"][working]) and np.any(model.cavity == working)
+    # without a window, recruitment stays open until the BMU is refilled
+    open_ended = _model("premenopausal", "cells.osteoblast.recruitment_closes=false")
+    stalled = _eroded_bmu(open_ended, 400.0)
+    open_ended._close_refilled_bmus()
+    assert open_ended._bmu_recruiting()[stalled] and np.isnan(open_ended.bmus["closed"][stalled])
+    assert open_ended.totals["bmus_closed_short"] == 0
