@@ -216,10 +216,16 @@ def test_age_raises_basal_mitochondrial_ros_over_the_run():
 
 
 def _eroded_bmu(model: BoneModel, ended_days_ago: float) -> int:
-    """A BMU that resorbed 27 voxels of trabecular bone (one marked as its cavity), its osteoclasts gone
-    ``ended_days_ago``; each new one sits at another bone voxel."""
-    site = np.argwhere((model.state.label == Tissue.BONE) & model.state.trabecular_mask)[997 * model.bmus.n]
+    """A BMU that resorbed 27 voxels of trabecular bone, one of them (a former surface voxel, now marrow)
+    left as its cavity, its osteoclasts gone ``ended_days_ago``; each new one sits somewhere else."""
+    label = model.state.label
+    bone = (label == Tissue.BONE) & model.state.trabecular_mask
+    marrow = label == Tissue.MARROW
+    surface = bone & (np.roll(marrow, 1, 0) | np.roll(marrow, -1, 0) | np.roll(marrow, 1, 1) | np.roll(marrow, -1, 1))
+    site = np.argwhere(surface[2:-2, 2:-2, 2:-2])[397 * model.bmus.n] + 2
     bmu = model.bmus.open(model.time_days - ended_days_ago - 30.0, site)
+    label[tuple(site)] = Tissue.MARROW
+    model.state.mineral[tuple(site)] = 0.0
     model.cavity[tuple(site)] = bmu
     model.bmus.resorbed_voxels[bmu] = 27
     model.bmus["resorb_first"][bmu] = model.time_days - ended_days_ago - 30.0
@@ -235,16 +241,31 @@ def test_a_bmu_without_osteoblast_team_after_its_recruitment_window_closes_unfil
     assert np.isnan(model.bmus["closed"][inside]) and np.any(model.cavity == inside)
     assert model.bmus["closed"][arrested] == model.time_days and not np.any(model.cavity == arrested)
     assert model.totals["bmus_closed_short"] == model.totals["bmus_arrested"] == 1
-    # a BMU whose team still works keeps its cavity after the window
+    # a BMU whose team still works keeps its cavity after the window; when the team dies it closes short
     working = _eroded_bmu(model, 40.0)
-    z, y, x = model.bmus.site[working]
-    model._add("osteoblast", np.array([[z, y, x]], np.int32), stage=OsteoblastStage.ACTIVE, bmu=np.array([working]))
+    model._add("osteoblast", model.bmus.site[[working]], stage=OsteoblastStage.ACTIVE, bmu=np.array([working]))
     model.bmus.formed_voxels[working] = 5
     model._close_refilled_bmus()
     assert np.isnan(model.bmus["closed"][working]) and np.any(model.cavity == working)
+    model._dying["osteoblast"] = model.stores["osteoblast"]["bmu"] == working
+    model.births_and_deaths()
+    model._close_refilled_bmus()
+    assert not np.any(model.cavity == working)
+    assert model.totals["bmus_closed_short"] == 2 and model.totals["bmus_arrested"] == 1  # it had formed
     # without a window, recruitment stays open until the BMU is refilled
     open_ended = _model("premenopausal", "cells.osteoblast.recruitment_closes=false")
     stalled = _eroded_bmu(open_ended, 400.0)
     open_ended._close_refilled_bmus()
     assert open_ended._bmu_recruiting()[stalled] and np.isnan(open_ended.bmus["closed"][stalled])
     assert open_ended.totals["bmus_closed_short"] == 0
+
+
+@pytest.mark.parametrize("closes", [True, False])
+def test_osteoblasts_are_replaced_only_within_the_recruitment_window(closes):
+    model = _model("premenopausal", f"cells.osteoblast.recruitment_closes={str(closes).lower()}")
+    early, late = _eroded_bmu(model, 10.0), _eroded_bmu(model, 45.0)
+    model._recruit_preosteoblasts(model.bmus.site[[early, late]])  # committed BMSCs right in the cavities
+    model.births_and_deaths()
+    bmu = model.stores["osteoblast"]["bmu"]
+    assert np.count_nonzero(bmu == early) == 1
+    assert np.count_nonzero(bmu == late) == (0 if closes else 1)
