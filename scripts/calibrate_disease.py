@@ -19,8 +19,8 @@ per replicate on one core, so the three base arms take about 50 min on 2 cores a
 15 arms about 4 h. A 60^3 block sees only 1-5 BMUs a year, so single figures carry
 Poisson noise of tens of percent; more seeds (or ``--size 100``, 5x slower) narrow it.
 ``--years 1 --seeds 1`` is a quick look. Each figure is printed with its standard
-error over seeds (arms are paired by seed: the same seed gives the same starting
-block). The last line is one JSON object with the figures, their standard errors and
+error over seeds (arms are paired by seed; every run starts from the same synthetic
+block and the seed sets the cells' random stream). The last line is one JSON object with the figures, their standard errors and
 ``targets_met``.
 
 Every finished replicate is saved in ``--cache`` (default ``runs/calibration``) under a
@@ -28,8 +28,13 @@ key made of the arm, seed, length, resolved scenario and the simulator's source,
 interrupted calibration resumes where it stopped and a rerun with more arms or seeds
 simulates only what is new. ``--cache ''`` turns the cache off.
 
+For many replicates (a cluster), run ``scripts/calibration_batch.toml`` with ``abm batch``
+(local pool or ``--cluster``, resumable) and read its figures with ``--from-batch
+batches/disease_calibration``: replicates stand in for seeds.
+
 Usage: python scripts/calibrate_disease.py [--arms premenopausal postmenopausal ...] [--years 4]
        [--seeds 3] [--size 60] [--workers 2] [--set KEY=VALUE ...] [--cache DIR]
+       python scripts/calibrate_disease.py --from-batch batches/disease_calibration
 """
 
 from __future__ import annotations
@@ -122,6 +127,20 @@ def rate_percent_per_year(days: np.ndarray, values: np.ndarray, start: float, st
     return float(100.0 * slope / values[window][0])
 
 
+def runs_from_batch(folder: str) -> list[dict]:
+    """The replicates of an ``abm batch`` folder (arms named after the scenarios) in :func:`run_one`'s form."""
+    from abm.io.batch import open_batch
+
+    table = open_batch(folder)
+    runs = []
+    for (arm, replicate), rows in table.groupby(["arm", "replicate"], sort=False):
+        rows = rows.sort_values("time_days")
+        runs.append({"arm": str(arm), "seed": int(replicate), "days": rows["time_days"].to_numpy(float),
+                     "series": {name: rows[name].to_numpy(float) for name in SERIES}, "wall_s": float("nan"),
+                     "cached": True})
+    return runs
+
+
 def tail_mean(run: dict, name: str, last_days: float) -> float:
     """Mean of one replicate's series over its last ``last_days``."""
     tail = run["days"] >= run["days"][-1] - last_days
@@ -155,13 +174,25 @@ def main() -> None:
     parser.add_argument("--cache", default=str(ROOT / "runs" / "calibration"),
                         help="directory of finished replicates, reused when arm, seed, length, scenario and source"
                              " match ('' for none)")
+    parser.add_argument("--from-batch", metavar="DIR",
+                        help="read the replicates of an abm batch folder (scripts/calibration_batch.toml) instead of"
+                             " simulating; --arms, --years, --seeds, --size, --set and --cache are then ignored")
     args = parser.parse_args()
-    days = 365.25 * args.years
-    jobs = [(arm, seed) for arm in args.arms for seed in range(args.seeds)]
-    n = len(jobs)
-    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
-        runs = list(pool.map(run_cached, [a for a, _ in jobs], [s for _, s in jobs], [days] * n, [args.size] * n,
-                             [tuple(args.set)] * n, [args.cache] * n))
+    if args.from_batch:
+        runs = runs_from_batch(args.from_batch)
+        args.arms = list(dict.fromkeys(r["arm"] for r in runs))
+        args.seeds = len({r["seed"] for r in runs})
+        days = float(min(r["days"][-1] for r in runs))
+        args.years = days / 365.25
+        shape = "batch " + str(args.from_batch)
+    else:
+        days = 365.25 * args.years
+        jobs = [(arm, seed) for arm in args.arms for seed in range(args.seeds)]
+        n = len(jobs)
+        with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+            runs = list(pool.map(run_cached, [a for a, _ in jobs], [s for _, s in jobs], [days] * n, [args.size] * n,
+                                 [tuple(args.set)] * n, [args.cache] * n))
+        shape = f"{args.size}^3 voxels"
 
     def relative(arm: str, ref: str, name: str, last: float = days) -> tuple[float, float]:
         """Percent difference from the reference arm of the mean over the last ``last`` days (default: the
@@ -238,8 +269,8 @@ def main() -> None:
             targets[f"{t}_raises_abmd"] = bool(value > 0)
 
     cached = sum(bool(r.get("cached")) for r in runs)
-    print(f"{len(args.arms)} arms x {args.seeds} seeds, {args.size}^3 voxels, {args.years:g} years"
-          f" ({cached} of {len(runs)} replicates from the cache)")
+    print(f"{len(args.arms)} arms x {args.seeds} seeds, {shape}, {args.years:g} years"
+          f" ({cached} of {len(runs)} replicates not simulated now)")
     print(f"{'figure':<52} {'value':>9} {'+- se':>7}   target")
     for label, value, se, target in rows:
         print(f"{label:<52} {value:>+9.3g} {se:>7.2g}   {target}")

@@ -60,3 +60,54 @@ def test_the_cache_key_follows_seed_length_and_every_override(calib):
     assert calib.replicate_key("postmenopausal", 1, 365.25, 60, ()) != key
     assert calib.replicate_key("postmenopausal", 0, 730.5, 60, ()) != key
     assert calib.replicate_key("postmenopausal", 0, 365.25, 60, ("signalling.estrogen.refill_loss=0.2",)) != key
+
+
+def test_figures_from_a_batch_folder_recover_known_slopes_and_differences(calib, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from abm.io.batch import write_table
+
+    days = np.arange(0.0, 1461.0 + 1, 30.0)
+    years = days / 365.25
+    frames = []
+    for arm in ("premenopausal", "postmenopausal", "t2dm"):
+        for replicate in (0, 1):
+            # postmenopausal trabecular BMD falls 3 %/yr of its start for 2 years, then 1 %/yr;
+            # T2DM resorbs 30 % less and has 40 % more cortical porosity
+            loss = np.where(years <= 2, 3.0 * years, 6.0 + 1.0 * (years - 2)) if arm == "postmenopausal" else 0 * years
+            series = {name: np.full(len(days), 1.0 + replicate) for name in calib.SERIES}
+            series["trabecular_vbmd_mg_cm3"] = 500.0 * (1 - loss / 100)
+            series["resorbed_um3_per_day"] = np.full(len(days), 7.0 if arm == "t2dm" else 10.0)
+            series["cortical_porosity"] = np.full(len(days), 0.07 if arm == "t2dm" else 0.05)
+            series["bmu_activations"] = years * (2.0 if arm == "postmenopausal" else 1.0)
+            frames.append(pd.DataFrame({"run_id": f"{arm}-r{replicate}", "arm": arm, "sample": 0,
+                                        "replicate": replicate, "seed": 7, "time_days": days, **series}))
+    write_table(tmp_path, pd.concat(frames, ignore_index=True))
+    out = subprocess.run([sys.executable, str(SCRIPT), "--from-batch", str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    figures = result["figures"]
+    assert figures["estrogen_loss_early_pct_per_year"] == pytest.approx(-3.0, abs=0.05)
+    assert figures["estrogen_loss_late_pct_per_year"] == pytest.approx(-1.0 / 0.94, abs=0.05)  # % of the year-2 value
+    assert figures["estrogen_loss_activation_ratio"] == pytest.approx(2.0)
+    assert figures["t2dm_vs_healthy_resorbed_pct"] == pytest.approx(-30.0)
+    assert figures["t2dm_vs_healthy_cortical_porosity_pct"] == pytest.approx(40.0)
+    assert result["standard_errors"]["t2dm_vs_healthy_resorbed_pct"] == pytest.approx(0.0, abs=1e-9)
+    assert result["targets_met"]["estrogen_loss_early_-3.3_to_-2.5"] and result["targets_met"]["t2dm_cortical_porosity"]
+    assert "6 arms" not in out and "3 arms x 2 seeds" in out
+
+
+def test_the_calibration_batch_spec_plans_every_arm_the_script_reads(calib):
+    from abm.batch.plan import make_plan
+    from abm.batch.spec import load_spec
+
+    spec, folder = load_spec(SCRIPT.parent / "calibration_batch.toml")
+    plan = make_plan(spec, folder)
+    assert not [run.error for run in plan.runs if run.error]
+    arms = list(dict.fromkeys(run.arm for run in plan.runs))
+    assert arms == [*calib.BASE_ARMS, *(f"pm_t2dm_{t}" for t in calib.TREATMENTS)]
+    assert spec.days == 1461
