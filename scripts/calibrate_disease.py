@@ -69,11 +69,12 @@ def _scenario(arm: str, size: int, overrides: tuple[str, ...]):
 
 
 def replicate_key(arm: str, seed: int, days: float, size: int, overrides: tuple[str, ...] = ()) -> str:
-    """Cache key of one replicate: arm, seed, length, the resolved scenario and the simulator's source."""
+    """Cache key of one replicate: arm, seed, length, the saved series, the resolved scenario and the
+    simulator's source."""
     import abm
     from abm.config.loader import to_toml
 
-    digest = hashlib.sha256(f"{arm}|{seed}|{days!r}|".encode())
+    digest = hashlib.sha256(f"{arm}|{seed}|{days!r}|{','.join(SERIES)}|".encode())
     digest.update(to_toml(_scenario(arm, size, overrides)).encode())
     for path in sorted(Path(abm.__file__).parent.rglob("*.py")):
         digest.update(path.read_bytes())
@@ -157,7 +158,7 @@ def mean_se(values: list[float]) -> tuple[float, float]:
 
 def paired(runs: list[dict], arm: str, ref: str, figure) -> tuple[float, float]:
     """Mean and standard error over seeds of ``figure(run of arm, run of ref)``, pairing replicates by seed
-    (the same seed starts both arms from the same block, so shared noise cancels)."""
+    (every run starts from the same synthetic block; the seed sets the cells' random stream)."""
     refs = {r["seed"]: r for r in runs if r["arm"] == ref}
     return mean_se([figure(r, refs[r["seed"]]) for r in runs if r["arm"] == arm and r["seed"] in refs])
 

@@ -62,6 +62,12 @@ def test_the_cache_key_follows_seed_length_and_every_override(calib):
     assert calib.replicate_key("postmenopausal", 0, 365.25, 60, ("signalling.estrogen.refill_loss=0.2",)) != key
 
 
+def test_the_cache_key_follows_the_saved_series(calib, monkeypatch):
+    key = calib.replicate_key("postmenopausal", 0, 365.25, 60, ())
+    monkeypatch.setattr(calib, "SERIES", (*calib.SERIES, "bv_tv_extra"))
+    assert calib.replicate_key("postmenopausal", 0, 365.25, 60, ()) != key  # an old file lacks the new series
+
+
 def test_figures_from_a_batch_folder_recover_known_slopes_and_differences(calib, tmp_path):
     import json
     import subprocess
