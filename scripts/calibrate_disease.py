@@ -59,7 +59,7 @@ TREATMENTS = (
 )
 SERIES = ("abmd_g_cm2", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "bv_tv", "porosity", "cortical_porosity", "marrow_adiposity",
           "resorbed_um3_per_day", "formed_um3_per_day", "deaths_osteoblast_ferroptosis", "matrix_age_products_au",
-          "bmu_activations")
+          "bmu_activations", "expected_bmu_activations", "bmu_activations_inhibited_by_glucose")
 
 
 def _scenario(arm: str, size: int, overrides: tuple[str, ...]):
