@@ -16,12 +16,20 @@ prints each figure beside its target:
 
 The default is a 60^3 block (1.2 mm) for 4 years with 3 seeds per arm: about 10 min
 per replicate on one core, so the three base arms take about 50 min on 2 cores and all
-15 arms about 4 h. A 60^3 block sees only 1-5 BMUs a year, so single figures carry
-Poisson noise of tens of percent; more seeds (or ``--size 100``, 5x slower) narrow it.
-``--years 1 --seeds 1`` is a quick look. Each figure is printed with its standard
-error over seeds (arms are paired by seed; every run starts from the same synthetic
-block and the seed sets the cells' random stream). The last line is one JSON object with the figures, their standard errors and
-``targets_met``.
+15 arms about 4 h. ``--years 1 --seeds 1`` is a quick look. Arms are paired by seed (every
+run starts from the same synthetic block and the seed sets the cells' random stream).
+
+A 60^3 block sees only 1-5 BMUs a year and each open cavity is several percent of its
+trabecular bone, so the direct figures (the replicate mean of each series, with its
+standard error over seeds) carry the Poisson noise of the BMU count: tens of percent.
+The figures that BMUs make (BMD, cortical porosity, resorbed and formed volume) are
+therefore also given by a BMU-renewal estimator (see the comment above
+:func:`fit_bmu_profile`): it fits the mean effect of a BMU as a function of its age to
+all replicates of an arm and integrates it against the model's own activation hazard
+(the ``expected_bmu_activations`` series), which estimates the same mean without the count
+noise; its standard error is a jackknife over seeds. Targets are judged on the renewal
+figure where there is one. The last line is one JSON object with the figures, their
+standard errors, the renewal figures and theirs, and ``targets_met``.
 
 Every finished replicate is saved in ``--cache`` (default ``runs/calibration``) under a
 key made of the arm, seed, length, resolved scenario and the simulator's source, so an
@@ -137,7 +145,8 @@ def runs_from_batch(folder: str) -> list[dict]:
     for (arm, replicate), rows in table.groupby(["arm", "replicate"], sort=False):
         rows = rows.sort_values("time_days")
         runs.append({"arm": str(arm), "seed": int(replicate), "days": rows["time_days"].to_numpy(float),
-                     "series": {name: rows[name].to_numpy(float) for name in SERIES}, "wall_s": float("nan"),
+                     "series": {name: rows[name].to_numpy(float) if name in rows else np.full(len(rows), np.nan)
+                                for name in SERIES}, "wall_s": float("nan"),
                      "cached": True})
     return runs
 
@@ -161,6 +170,128 @@ def paired(runs: list[dict], arm: str, ref: str, figure) -> tuple[float, float]:
     (every run starts from the same synthetic block; the seed sets the cells' random stream)."""
     refs = {r["seed"]: r for r in runs if r["arm"] == ref}
     return mean_se([figure(r, refs[r["seed"]]) for r in runs if r["arm"] == arm and r["seed"] in refs])
+
+
+# ---------------------------------------------------------------- BMU-renewal estimator
+# A block of a few mm^3 sees a handful of BMUs a year, and each open cavity is several percent of its
+# trabecular bone, so a replicate's BMD path is mostly the count and timing of its BMUs (Poisson noise).
+# The series that BMUs drive are sums over BMUs of a profile of BMU age (Campbell's theorem):
+#     y(t) - y(0) = d(t) + sum_i m(t - s_i) + noise,
+# with s_i the BMUs' activation days, m(tau) the mean effect of a BMU of age tau (a cavity that opens
+# and refills) and d(t) a smooth drift of everything else (mineralisation of the existing matrix). The
+# expected path replaces the realised activations by the model's own activation hazard (the
+# ``expected_bmu_activations`` series, the compensator of the Poisson draws):
+#     E[y(t) - y(0)] = d(t) + integral m(t - s) dLambda(s),
+# which estimates the same mean as the replicate average without the count noise. m and d are fitted by
+# least squares over all replicates of an arm (m piecewise linear in BMU age, smooth, constant after
+# PROFILE_KNOTS[-1] days: a finished BMU keeps its balance; d quadratic). Standard errors: jackknife over
+# seeds.
+PROFILE_KNOTS = np.r_[np.arange(0.0, 360.0, 15.0), np.arange(360.0, 541.0, 60.0)]
+PROFILE_SMOOTHING = 1.0  # weight of the second-difference penalty on m (units of the series squared)
+FIT_EVERY_DAYS = 3.0
+
+
+def activation_days(run: dict) -> np.ndarray:
+    """Day of every realised BMU activation (one entry per BMU), from the cumulative count series."""
+    count = np.nan_to_num(run["series"]["bmu_activations"])
+    new = np.diff(count, prepend=0.0).round().astype(np.int64)
+    return np.repeat(run["days"], np.maximum(new, 0))
+
+
+def _profile_basis(age: np.ndarray) -> np.ndarray:
+    """Piecewise-linear basis of m at BMU ``age`` (days): 0 before activation, m(0) = 0, constant after the last knot."""
+    age = np.asarray(age, float)
+    basis = np.zeros(age.shape + (len(PROFILE_KNOTS) - 1,))
+    for k in range(1, len(PROFILE_KNOTS)):
+        unit = np.zeros(len(PROFILE_KNOTS))
+        unit[k] = 1.0
+        basis[..., k - 1] = np.where(age < 0, 0.0, np.interp(age, PROFILE_KNOTS, unit))
+    return basis
+
+
+def _drift_basis(days: np.ndarray) -> np.ndarray:
+    years = np.asarray(days, float) / 365.25
+    return np.stack([years, years**2], axis=-1)
+
+
+def fit_bmu_profile(runs: list[dict], change) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares BMU profile coefficients and drift coefficients of ``change(run)`` (y(t) - y(0) per sample)."""
+    rows, values = [], []
+    for run in runs:
+        days = run["days"]
+        keep = np.r_[0, np.flatnonzero(np.diff(np.floor(days / FIT_EVERY_DAYS)) > 0) + 1]
+        t = days[keep]
+        y = np.asarray(change(run), float)[keep]
+        ok = np.isfinite(y)
+        profile = _profile_basis(t[:, None] - activation_days(run)[None, :]).sum(axis=1)
+        rows.append(np.hstack([profile, _drift_basis(t)])[ok])
+        values.append(y[ok])
+    n_m = len(PROFILE_KNOTS) - 1
+    design = np.vstack(rows)
+    penalty = np.zeros((n_m - 2, design.shape[1]))
+    for i in range(n_m - 2):
+        penalty[i, i:i + 3] = (1.0, -2.0, 1.0)
+    coef = np.linalg.lstsq(np.vstack([design, np.sqrt(PROFILE_SMOOTHING) * penalty]),
+                           np.concatenate([*values, np.zeros(n_m - 2)]), rcond=None)[0]
+    return coef[:n_m], coef[n_m:]
+
+
+def hazard_increments(runs: list[dict]) -> np.ndarray:
+    """Mean over the runs of the expected BMU activations per sample interval (on the first run's days),
+    thinned by the share of drawn activation sites that high glucose did not inhibit."""
+    days = runs[0]["days"]
+    cumulative = np.mean([np.interp(days, r["days"], np.nan_to_num(r["series"]["expected_bmu_activations"]))
+                          for r in runs], axis=0)
+    realised = sum(float(np.nan_to_num(r["series"]["bmu_activations"])[-1]) for r in runs)
+    inhibited = sum(float(np.nan_to_num(r["series"].get("bmu_activations_inhibited_by_glucose", np.zeros(1)))[-1])
+                    for r in runs)
+    kept = realised / (realised + inhibited) if realised + inhibited else 1.0
+    return np.diff(cumulative, prepend=0.0) * kept
+
+
+def expected_change(runs: list[dict], change) -> np.ndarray:
+    """Expected ``y(t) - y(0)`` of the arm on the first run's days (see the estimator's comment above)."""
+    m, drift = fit_bmu_profile(runs, change)
+    days = runs[0]["days"]
+    age = days[:, None] - days[None, :]  # t - s for every pair of samples
+    profile = np.where(age < 0, 0.0, np.interp(age, PROFILE_KNOTS, np.r_[0.0, m]))
+    return _drift_basis(days) @ drift + profile @ hazard_increments(runs)
+
+
+def jackknife(runs: list[dict], arms: tuple[str, ...], figure) -> tuple[float, float]:
+    """``figure(runs of arms[0], runs of arms[1], ...)`` on every seed they share, with its jackknife
+    standard error over seeds (nan with fewer than 3 seeds)."""
+    seeds = sorted(set.intersection(*({r["seed"] for r in runs if r["arm"] == arm} for arm in arms)))
+    if not seeds:
+        return float("nan"), float("nan")
+
+    def value(use: list[int]) -> float:
+        return figure(*([r for r in runs if r["arm"] == arm and r["seed"] in use] for arm in arms))
+
+    full = value(seeds)
+    if len(seeds) < 3:
+        return full, float("nan")
+    leave_out = np.array([value([s for s in seeds if s != out]) for out in seeds])
+    n = len(seeds)
+    return full, float(np.sqrt((n - 1) / n * np.sum((leave_out - leave_out.mean()) ** 2)))
+
+
+def relative_change(name: str):
+    """y(t) / y(0) - 1 of one series, percent."""
+    return lambda run: 100.0 * (run["series"][name] / run["series"][name][0] - 1.0)
+
+
+def absolute_change(name: str):
+    """y(t) - y(0) of one series."""
+    return lambda run: run["series"][name] - run["series"][name][0]
+
+
+def cumulative(name: str):
+    """Running integral over days of a per-day rate series (each sample is the mean rate since the last)."""
+    def total(run: dict) -> np.ndarray:
+        rate = np.nan_to_num(run["series"][name])
+        return np.cumsum(rate * np.diff(run["days"], prepend=run["days"][0]))
+    return total
 
 
 def main() -> None:
@@ -210,15 +341,61 @@ def main() -> None:
             return float(sum(r["series"]["bmu_activations"][-1] for r in runs if r["arm"] == name))
         return total(arm) / total(ref) if total(ref) else float("nan")
 
+    def hazard_ratio(arm: str, ref: str) -> float:
+        """Ratio of the arms' expected BMU activations (the model's hazard, thinned by glucose inhibition)."""
+        if not renewal_ok:
+            return float("nan")
+        def total(name: str) -> float:
+            return float(hazard_increments([r for r in runs if r["arm"] == name]).sum())
+        return total(arm) / total(ref) if total(ref) else float("nan")
+
     figures: dict[str, float] = {}
     errors: dict[str, float] = {}
+    renewal_figures: dict[str, float] = {}
+    renewal_errors: dict[str, float] = {}
     targets: dict[str, bool] = {}
     rows = []
+    renewal_ok = all("expected_bmu_activations" in r["series"]
+                     and np.isfinite(r["series"]["expected_bmu_activations"][-1]) for r in runs)
 
-    def add(key: str, label: str, value: tuple[float, float], target: str) -> float:
+    def add(key: str, label: str, value: tuple[float, float], target: str,
+            renewal: tuple[float, float] | None = None) -> float:
+        """Record a figure (and its BMU-renewal estimate); return the estimate its target is judged on:
+        the renewal one where there is one (same mean, far less noise), else the direct one."""
         figures[key], errors[key] = value
-        rows.append((label, *value, target))
-        return value[0]
+        if renewal is not None and renewal_ok:
+            renewal_figures[key], renewal_errors[key] = renewal
+        else:
+            renewal = (float("nan"), float("nan"))
+        rows.append((label, *value, *renewal, target))
+        return renewal[0] if np.isfinite(renewal[0]) else value[0]
+
+    def renewal_pair(arm: str, ref: str, change, figure) -> tuple[float, float] | None:
+        """``figure(expected path of arm, expected path of ref, days)`` with its jackknife error over seeds."""
+        if not renewal_ok:
+            return None
+        return jackknife(runs, (arm, ref), lambda a, b: figure(expected_change(a, change), expected_change(b, change),
+                                                               a[0]["days"], a, b))
+
+    def start_value(arm_runs: list[dict], name: str) -> float:
+        return float(np.mean([r["series"][name][0] for r in arm_runs]))
+
+    def renewal_level(arm: str, ref: str, name: str, relative: bool, last: float) -> tuple[float, float] | None:
+        """Percent difference of the expected mean level over the last ``last`` days."""
+        def pct(ea, eb, d, a, b):
+            tail = d >= d[-1] - last
+            if relative:
+                la = start_value(a, name) * (1.0 + ea[tail].mean() / 100.0)
+                lb = start_value(b, name) * (1.0 + eb[tail].mean() / 100.0)
+            else:
+                la, lb = start_value(a, name) + ea[tail].mean(), start_value(b, name) + eb[tail].mean()
+            return 100.0 * (la - lb) / lb if lb else float("nan")
+        return renewal_pair(arm, ref, relative_change(name) if relative else absolute_change(name), pct)
+
+    def renewal_rate(arm: str, ref: str, name: str) -> tuple[float, float] | None:
+        """Percent difference of the expected mean of a per-day rate over the run."""
+        return renewal_pair(arm, ref, cumulative(name), lambda ea, eb, d, a, b: 100.0 * (ea[-1] / eb[-1] - 1.0)
+                            if eb[-1] else float("nan"))
 
     if {"premenopausal", "postmenopausal"} <= set(args.arms):
         # SWAN measured spine aBMD, which DXA takes mostly from trabecular bone; the block's cortex (a third
@@ -229,32 +406,46 @@ def main() -> None:
                 rate_percent_per_year(a["days"], a["series"][name], start, stop)
                 - rate_percent_per_year(b["days"], b["series"][name], start, stop)))
 
+        def renewal_change(name: str, start: float, stop: float) -> tuple[float, float] | None:
+            return renewal_pair("postmenopausal", "premenopausal", relative_change(name), lambda ea, eb, d, a, b: (
+                rate_percent_per_year(d, 100.0 + ea, start, stop) - rate_percent_per_year(d, 100.0 + eb, start, stop)))
+
         early = add("estrogen_loss_early_pct_per_year", "trabecular BMD change, years 0-2, %/yr (post - pre)",
-                    change("trabecular_vbmd_mg_cm3", 0, min(730, days)), "-3.3 .. -2.5")
+                    change("trabecular_vbmd_mg_cm3", 0, min(730, days)), "-3.3 .. -2.5",
+                    renewal_change("trabecular_vbmd_mg_cm3", 0, min(730, days)))
         late = add("estrogen_loss_late_pct_per_year", "trabecular BMD change, after year 2, %/yr",
-                   change("trabecular_vbmd_mg_cm3", 730, days), "about -1")
+                   change("trabecular_vbmd_mg_cm3", 730, days), "about -1",
+                   renewal_change("trabecular_vbmd_mg_cm3", 730, days))
         add("estrogen_loss_abmd_early_pct_per_year", "  whole-block aBMD change, years 0-2, %/yr",
-            change("abmd_g_cm2", 0, min(730, days)), "(diluted by cortex)")
+            change("abmd_g_cm2", 0, min(730, days)), "(diluted by cortex)",
+            renewal_change("abmd_g_cm2", 0, min(730, days)))
         add("estrogen_loss_abmd_late_pct_per_year", "  whole-block aBMD change, after year 2, %/yr",
-            change("abmd_g_cm2", 730, days), "(diluted by cortex)")
+            change("abmd_g_cm2", 730, days), "(diluted by cortex)", renewal_change("abmd_g_cm2", 730, days))
         targets["estrogen_loss_early_-3.3_to_-2.5"] = bool(-3.3 <= early <= -2.5)
         targets["estrogen_loss_late_about_-1"] = bool(-1.5 <= late <= -0.5) if days > 730 else False
         add("estrogen_loss_activation_ratio", "BMU activations, post / pre",
             (activation_ratio("postmenopausal", "premenopausal"), float("nan")),
-            "about 2-3 (Recker 2004)")
+            "about 2-3 (Recker 2004)", (hazard_ratio("postmenopausal", "premenopausal"), float("nan")))
     if {"premenopausal", "t2dm"} <= set(args.arms):
         checks = {
-            "abmd": (relative("t2dm", "premenopausal", "abmd_g_cm2", 365.0), "0 .. +5 %", lambda v: 0 <= v <= 5),
-            "resorbed": (relative("t2dm", "premenopausal", "resorbed_um3_per_day"), "-40 .. -20 %", lambda v: -40 <= v <= -20),
-            "formed": (relative("t2dm", "premenopausal", "formed_um3_per_day"), "-40 .. -20 %", lambda v: -40 <= v <= -20),
-            "cortical_porosity": (relative("t2dm", "premenopausal", "cortical_porosity", 365.0), ">= +25 %", lambda v: v >= 25),
-            "marrow_adiposity": (relative("t2dm", "premenopausal", "marrow_adiposity", 365.0), "> 0 %", lambda v: v > 0),
+            "abmd": (relative("t2dm", "premenopausal", "abmd_g_cm2", 365.0), "0 .. +5 %", lambda v: 0 <= v <= 5,
+                     renewal_level("t2dm", "premenopausal", "abmd_g_cm2", True, 365.0)),
+            "resorbed": (relative("t2dm", "premenopausal", "resorbed_um3_per_day"), "-40 .. -20 %",
+                         lambda v: -40 <= v <= -20, renewal_rate("t2dm", "premenopausal", "resorbed_um3_per_day")),
+            "formed": (relative("t2dm", "premenopausal", "formed_um3_per_day"), "-40 .. -20 %",
+                       lambda v: -40 <= v <= -20, renewal_rate("t2dm", "premenopausal", "formed_um3_per_day")),
+            "cortical_porosity": (relative("t2dm", "premenopausal", "cortical_porosity", 365.0), ">= +25 %",
+                                  lambda v: v >= 25,
+                                  renewal_level("t2dm", "premenopausal", "cortical_porosity", False, 365.0)),
+            "marrow_adiposity": (relative("t2dm", "premenopausal", "marrow_adiposity", 365.0), "> 0 %",
+                                 lambda v: v > 0, None),  # not made by BMUs: no renewal estimate
         }
-        for key, (value, target, ok) in checks.items():
+        for key, (value, target, ok, renewal) in checks.items():
             targets[f"t2dm_{key}"] = bool(ok(add(f"t2dm_vs_healthy_{key}_pct", f"T2DM vs healthy: {key.replace('_', ' ')}, %",
-                                                 value, target)))
+                                                 value, target, renewal)))
         add("t2dm_activation_ratio", "BMU activations, T2DM / healthy",
-            (activation_ratio("t2dm", "premenopausal"), float("nan")), "about 0.6-0.8")
+            (activation_ratio("t2dm", "premenopausal"), float("nan")), "about 0.6-0.8",
+            (hazard_ratio("t2dm", "premenopausal"), float("nan")))
         # healthy osteoblasts hardly ever die by ferroptosis: compare the rates, not their ratio
         deaths = {arm: mean_se([tail_mean(r, "deaths_osteoblast_ferroptosis", days) for r in runs if r["arm"] == arm])
                   for arm in ("t2dm", "premenopausal")}
@@ -266,22 +457,27 @@ def main() -> None:
         arm = f"pm_t2dm_{t}"
         if arm in args.arms and "pm_t2dm" in args.arms:
             value = add(f"{t}_abmd_vs_untreated_pct", f"{t}: aBMD vs untreated PM-T2DM, %",
-                        relative(arm, "pm_t2dm", "abmd_g_cm2", 365.0), "> 0 % (less loss)")
+                        relative(arm, "pm_t2dm", "abmd_g_cm2", 365.0), "> 0 % (less loss)",
+                        renewal_level(arm, "pm_t2dm", "abmd_g_cm2", True, 365.0))
             targets[f"{t}_raises_abmd"] = bool(value > 0)
 
     cached = sum(bool(r.get("cached")) for r in runs)
     print(f"{len(args.arms)} arms x {args.seeds} seeds, {shape}, {args.years:g} years"
           f" ({cached} of {len(runs)} replicates not simulated now)")
-    print(f"{'figure':<52} {'value':>9} {'+- se':>7}   target")
-    for label, value, se, target in rows:
-        print(f"{label:<52} {value:>+9.3g} {se:>7.2g}   {target}")
+    print(f"{'figure':<52} {'direct':>9} {'+- se':>7} {'renewal':>9} {'+- se':>7}   target")
+    def cell(value: float, se: float) -> str:  # a figure and its error, blank where there is none
+        return (f"{value:>+9.3g}" if np.isfinite(value) else f"{'':>9}") + (f" {se:>7.2g}" if np.isfinite(se) else f" {'':>7}")
+
+    for label, value, se, r_value, r_se, target in rows:
+        print(f"{label:<52} {cell(value, se)} {cell(r_value, r_se)}   {target}")
     simulated = [r["wall_s"] for r in runs if not r.get("cached")]
     if simulated:
         print(f"wall time per simulated replicate: {np.mean(simulated):.0f} s")
     def finite(values: dict[str, float]) -> dict[str, float | None]:  # strict JSON: nan -> null
         return {k: (v if np.isfinite(v) else None) for k, v in values.items()}
-    print(json.dumps({"figures": finite(figures), "standard_errors": finite(errors), "targets_met": targets},
-                     allow_nan=False))
+    print(json.dumps({"figures": finite(figures), "standard_errors": finite(errors),
+                      "renewal_figures": finite(renewal_figures), "renewal_standard_errors": finite(renewal_errors),
+                      "targets_met": targets}, allow_nan=False))
 
 
 if __name__ == "__main__":

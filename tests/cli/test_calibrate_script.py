@@ -90,6 +90,7 @@ def test_figures_from_a_batch_folder_recover_known_slopes_and_differences(calib,
             series["resorbed_um3_per_day"] = np.full(len(days), 7.0 if arm == "t2dm" else 10.0)
             series["cortical_porosity"] = np.full(len(days), 0.07 if arm == "t2dm" else 0.05)
             series["bmu_activations"] = years * (2.0 if arm == "postmenopausal" else 1.0)
+            series["expected_bmu_activations"] = np.full(len(days), np.nan)  # a batch from before the series
             frames.append(pd.DataFrame({"run_id": f"{arm}-r{replicate}", "arm": arm, "sample": 0,
                                         "replicate": replicate, "seed": 7, "time_days": days, **series}))
     write_table(tmp_path, pd.concat(frames, ignore_index=True))
@@ -105,6 +106,50 @@ def test_figures_from_a_batch_folder_recover_known_slopes_and_differences(calib,
     assert result["standard_errors"]["t2dm_vs_healthy_resorbed_pct"] == pytest.approx(0.0, abs=1e-9)
     assert result["targets_met"]["estrogen_loss_early_-3.3_to_-2.5"] and result["targets_met"]["t2dm_cortical_porosity"]
     assert "6 arms" not in out and "3 arms x 2 seeds" in out
+    assert result["renewal_figures"] == {}  # no hazard series: targets are judged on the direct figures
+
+
+def _write_batch(folder, runs: list[dict]) -> None:
+    import pandas as pd
+
+    from abm.io.batch import write_table
+
+    frames = [pd.DataFrame({"run_id": f"{r['arm']}-r{r['seed']}", "arm": r["arm"], "sample": 0, "replicate": r["seed"],
+                            "seed": 7, "time_days": r["days"], **r["series"]}) for r in runs]
+    write_table(folder, pd.concat(frames, ignore_index=True))
+
+
+def test_the_script_judges_bmu_made_figures_on_the_renewal_estimate(calib, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    days = np.arange(0.0, 1462.0)
+    hazards = {"premenopausal": np.full(len(days), 0.004),
+               "postmenopausal": 0.004 + 0.008 * (1.0 - np.exp(-days / 180.0))}
+    runs = []
+    for arm, hazard in hazards.items():
+        for r in _bmu_driven_runs(arm, range(4), hazard, size_sd=0.3):
+            r["series"] = {**{name: np.ones(len(days)) for name in calib.SERIES}, **r["series"],
+                           "trabecular_vbmd_mg_cm3": r["series"].pop("v"), "bmu_activations_inhibited_by_glucose": 0 * days}
+            runs.append(r)
+    _write_batch(tmp_path, runs)
+    out = subprocess.run([sys.executable, str(SCRIPT), "--from-batch", str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+
+    def slope(hazard: np.ndarray) -> float:
+        path = 0.3 * days / 365.25 + _cavity(days[:, None] - days[None, :]) @ hazard
+        return calib.rate_percent_per_year(days, 100.0 + path, 0, 730)
+
+    truth = slope(hazards["postmenopausal"]) - slope(hazards["premenopausal"])
+    estimate = result["renewal_figures"]["estrogen_loss_early_pct_per_year"]
+    se = result["renewal_standard_errors"]["estrogen_loss_early_pct_per_year"]
+    assert 0 < se < 0.5 * result["standard_errors"]["estrogen_loss_early_pct_per_year"]
+    assert abs(estimate - truth) < 3 * se
+    assert result["targets_met"]["estrogen_loss_early_-3.3_to_-2.5"] == (-3.3 <= estimate <= -2.5)
+    assert result["figures"]["estrogen_loss_activation_ratio"] != result["renewal_figures"]["estrogen_loss_activation_ratio"]
+    assert "renewal" in out.splitlines()[1]
 
 
 def test_the_calibration_batch_spec_plans_every_arm_the_script_reads(calib):
@@ -117,3 +162,62 @@ def test_the_calibration_batch_spec_plans_every_arm_the_script_reads(calib):
     arms = list(dict.fromkeys(run.arm for run in plan.runs))
     assert arms == [*calib.BASE_ARMS, *(f"pm_t2dm_{t}" for t in calib.TREATMENTS)]
     assert spec.days == 1461
+
+
+def _bmu_driven_runs(arm: str, seeds: range, hazard_per_day: np.ndarray, size_sd: float = 0.0) -> list[dict]:
+    """Replicates whose BMD-like series is a drift plus, for each Poisson activation, a cavity that opens
+    to -3 % in 40 days and refills to a -0.4 % balance by day 200 (the expected count is logged too)."""
+    days = np.arange(0.0, 1462.0)
+    runs = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        new = rng.poisson(hazard_per_day)
+        change = 0.3 * days / 365.25
+        for opened in np.repeat(days, new):
+            change = change + _cavity(days - opened) * rng.lognormal(-size_sd**2 / 2, size_sd)
+        runs.append({"arm": arm, "seed": seed, "days": days, "series": {
+            "v": 100.0 + change, "bmu_activations": np.cumsum(new).astype(float),
+            "expected_bmu_activations": np.cumsum(hazard_per_day)}})
+    return runs
+
+
+def _cavity(age: np.ndarray) -> np.ndarray:
+    return np.where(age < 0, 0.0, np.interp(age, [0, 40, 60, 200, 400], [0, -3.0, -3.0, -0.4, -0.4]))
+
+
+def test_the_bmu_renewal_estimator_recovers_the_expected_path_with_less_noise_than_the_replicate_mean(calib):
+    days = np.arange(0.0, 1462.0)
+    hazard = 0.004 + 0.004 * (1.0 - np.exp(-days / 180.0))  # 1.5 -> 3 BMUs a year, like a 60^3 block
+    truth = 0.3 * days / 365.25 + _cavity(days[:, None] - days[None, :]) @ hazard
+    true_slope = calib.rate_percent_per_year(days, 100.0 + truth, 0, 730)
+    renewal, direct = [], []
+    for trio in range(8):
+        runs = _bmu_driven_runs("a", range(3 * trio, 3 * trio + 3), hazard, size_sd=0.3)
+        path = calib.expected_change(runs, calib.relative_change("v"))
+        renewal.append(calib.rate_percent_per_year(days, 100.0 + path, 0, 730))
+        direct.append(np.mean([calib.rate_percent_per_year(days, r["series"]["v"], 0, 730) for r in runs]))
+    # unbiased: the mean over 8 trios is within 3 of its standard errors of the true slope
+    assert abs(np.mean(renewal) - true_slope) < 3 * np.std(renewal, ddof=1) / np.sqrt(8)
+    # the count and timing noise of the BMUs is gone: the spread over trios is several times smaller
+    assert np.std(renewal) < 0.4 * np.std(direct)
+
+
+def test_the_hazard_is_thinned_by_the_share_of_sites_that_glucose_inhibited(calib):
+    days = np.arange(5.0)
+    runs = [{"arm": "t2dm", "seed": s, "days": days, "series": {
+        "expected_bmu_activations": np.array([0.0, 1.0, 2.0, 3.0, 4.0]),
+        "bmu_activations": np.array([0, 0, 1, 1, 3.0]) * (s + 1),
+        "bmu_activations_inhibited_by_glucose": np.array([0, 0, 0, 1, 1.0]) * (s + 1)}} for s in range(2)]
+    # 9 activations kept of 12 drawn: three quarters of the hazard of 1 per day
+    np.testing.assert_allclose(calib.hazard_increments(runs), [0.0, 0.75, 0.75, 0.75, 0.75])
+    np.testing.assert_array_equal(calib.activation_days(runs[1]), [2.0, 2.0, 4.0, 4.0, 4.0, 4.0])
+
+
+def test_jackknife_over_seeds_of_a_mean_is_the_standard_error_of_the_mean(calib):
+    runs = [{"arm": arm, "seed": s, "x": x} for arm, xs in (("a", [1.0, 4.0, 2.0, 9.0]), ("b", [0.0] * 3))
+            for s, x in enumerate(xs)]
+    value, se = calib.jackknife(runs, ("a", "b"), lambda a, b: np.mean([r["x"] for r in a]))
+    # seed 3 of arm a has no partner in b and is left out
+    assert value == pytest.approx(7.0 / 3.0)
+    assert se == pytest.approx(np.std([1.0, 4.0, 2.0], ddof=1) / np.sqrt(3))
+    assert np.isnan(calib.jackknife(runs[:2] + runs[4:6], ("a", "b"), lambda a, b: 1.0)[1])
