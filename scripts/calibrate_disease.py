@@ -27,9 +27,10 @@ therefore also given by a BMU-renewal estimator (see the comment above
 :func:`fit_bmu_profile`): it fits the mean effect of a BMU as a function of its age to
 all replicates of an arm and integrates it against the model's own activation hazard
 (the ``expected_bmu_activations`` series), which estimates the same mean without the count
-noise; its standard error is a jackknife over seeds. Targets are judged on the renewal
-figure where there is one. The last line is one JSON object with the figures, their
-standard errors, the renewal figures and theirs, and ``targets_met``.
+noise; its standard error is a jackknife over seeds. Each target is judged on whichever of
+the two estimates has the smaller standard error. The last line is one JSON object with the
+figures, their standard errors, the renewal figures and theirs, ``judged_on`` (which estimate
+each target was judged on) and ``targets_met``.
 
 Every finished replicate is saved in ``--cache`` (default ``runs/calibration``) under a
 key made of the arm, seed, length, resolved scenario and the simulator's source, so an
@@ -353,6 +354,7 @@ def main() -> None:
     errors: dict[str, float] = {}
     renewal_figures: dict[str, float] = {}
     renewal_errors: dict[str, float] = {}
+    judged_on: dict[str, str] = {}
     targets: dict[str, bool] = {}
     rows = []
     renewal_ok = all("expected_bmu_activations" in r["series"]
@@ -360,15 +362,20 @@ def main() -> None:
 
     def add(key: str, label: str, value: tuple[float, float], target: str,
             renewal: tuple[float, float] | None = None) -> float:
-        """Record a figure (and its BMU-renewal estimate); return the estimate its target is judged on:
-        the renewal one where there is one (same mean, far less noise), else the direct one."""
+        """Record a figure (and its BMU-renewal estimate); return the estimate its target is judged on.
+
+        Both estimate the same mean; the target is judged on the one with the smaller standard error: the
+        renewal one for BMD paths and turnover, the direct one where BMUs are too rare for the profile
+        fit (the cortex) or the figure is a level the drift dominates."""
         figures[key], errors[key] = value
         if renewal is not None and renewal_ok:
             renewal_figures[key], renewal_errors[key] = renewal
         else:
             renewal = (float("nan"), float("nan"))
         rows.append((label, *value, *renewal, target))
-        return renewal[0] if np.isfinite(renewal[0]) else value[0]
+        direct = not np.isfinite(renewal[0]) or (np.isfinite(value[1]) and not renewal[1] < value[1])
+        judged_on[key] = "direct" if direct else "renewal"
+        return value[0] if direct else renewal[0]
 
     def renewal_pair(arm: str, ref: str, change, figure) -> tuple[float, float] | None:
         """``figure(expected path of arm, expected path of ref, days)`` with its jackknife error over seeds."""
@@ -470,6 +477,13 @@ def main() -> None:
 
     for label, value, se, r_value, r_se, target in rows:
         print(f"{label:<52} {cell(value, se)} {cell(r_value, r_se)}   {target}")
+    if renewal_ok:  # the hazard is the compensator of the draws: realised counts should match it within Poisson noise
+        counts = []
+        for arm in args.arms:
+            arm_runs = [r for r in runs if r["arm"] == arm]
+            realised = sum(float(r["series"]["bmu_activations"][-1]) for r in arm_runs)
+            counts.append(f"{arm} {realised:.0f} / {hazard_increments(arm_runs).sum() * len(arm_runs):.1f}")
+        print("BMU activations realised / expected from the hazard: " + ", ".join(counts))
     simulated = [r["wall_s"] for r in runs if not r.get("cached")]
     if simulated:
         print(f"wall time per simulated replicate: {np.mean(simulated):.0f} s")
@@ -477,7 +491,7 @@ def main() -> None:
         return {k: (v if np.isfinite(v) else None) for k, v in values.items()}
     print(json.dumps({"figures": finite(figures), "standard_errors": finite(errors),
                       "renewal_figures": finite(renewal_figures), "renewal_standard_errors": finite(renewal_errors),
-                      "targets_met": targets}, allow_nan=False))
+                      "judged_on": judged_on, "targets_met": targets}, allow_nan=False))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,7 @@ def test_figures_from_a_batch_folder_recover_known_slopes_and_differences(calib,
     assert result["targets_met"]["estrogen_loss_early_-3.3_to_-2.5"] and result["targets_met"]["t2dm_cortical_porosity"]
     assert "6 arms" not in out and "3 arms x 2 seeds" in out
     assert result["renewal_figures"] == {}  # no hazard series: targets are judged on the direct figures
+    assert set(result["judged_on"].values()) == {"direct"}
 
 
 def _write_batch(folder, runs: list[dict]) -> None:
@@ -147,6 +148,7 @@ def test_the_script_judges_bmu_made_figures_on_the_renewal_estimate(calib, tmp_p
     se = result["renewal_standard_errors"]["estrogen_loss_early_pct_per_year"]
     assert 0 < se < 0.5 * result["standard_errors"]["estrogen_loss_early_pct_per_year"]
     assert abs(estimate - truth) < 3 * se
+    assert result["judged_on"]["estrogen_loss_early_pct_per_year"] == "renewal"  # the smaller error
     assert result["targets_met"]["estrogen_loss_early_-3.3_to_-2.5"] == (-3.3 <= estimate <= -2.5)
     assert result["figures"]["estrogen_loss_activation_ratio"] != result["renewal_figures"]["estrogen_loss_activation_ratio"]
     assert "renewal" in out.splitlines()[1]
