@@ -24,7 +24,7 @@ trabecular bone, so the direct figures (the replicate mean of each series, with 
 standard error over seeds) carry the Poisson noise of the BMU count: tens of percent.
 The figures that BMUs make (BMD, cortical porosity, resorbed and formed volume) are
 therefore also given by a BMU-renewal estimator (see the comment above
-:func:`fit_bmu_profile`): it fits the mean effect of a BMU as a function of its age to
+:func:`fit_bmu_profiles`): it fits the mean effect of a BMU as a function of its age to
 all replicates of an arm and integrates it against the model's own activation hazard
 (the ``expected_bmu_activations`` series), which estimates the same mean without the count
 noise; its standard error is a jackknife over seeds. Each target is judged on whichever of
@@ -179,14 +179,17 @@ def paired(runs: list[dict], arm: str, ref: str, figure) -> tuple[float, float]:
 # The series that BMUs drive are sums over BMUs of a profile of BMU age (Campbell's theorem):
 #     y(t) - y(0) = d(t) + sum_i m(t - s_i) + noise,
 # with s_i the BMUs' activation days, m(tau) the mean effect of a BMU of age tau (a cavity that opens
-# and refills) and d(t) a smooth drift of everything else (mineralisation of the existing matrix). The
+# and refills) and d(t) a smooth drift of everything else. Every osteoclast and osteoblast belongs to a
+# BMU, so d is the secondary mineralisation of the starting block's matrix: deterministic and the same in
+# every arm that starts from the same block (estrogen, glucose and the treatments act on cells; vitamin D
+# only on the lag of new osteoid, which BMUs lay), so compared arms are fitted together with one d. The
 # expected path replaces the realised activations by the model's own activation hazard (the
 # ``expected_bmu_activations`` series, the compensator of the Poisson draws):
 #     E[y(t) - y(0)] = d(t) + integral m(t - s) dLambda(s),
-# which estimates the same mean as the replicate average without the count noise. m and d are fitted by
-# least squares over all replicates of an arm (m piecewise linear in BMU age, smooth, constant after
-# PROFILE_KNOTS[-1] days: a finished BMU keeps its balance; d quadratic). Standard errors: jackknife over
-# seeds.
+# which estimates the same mean as the replicate average without the count noise. m (one per arm) and d
+# are fitted by least squares over all replicates of the compared arms (m piecewise linear in BMU age,
+# smooth, constant after PROFILE_KNOTS[-1] days: a finished BMU keeps its balance; d quadratic).
+# Standard errors: jackknife over seeds.
 PROFILE_KNOTS = np.r_[np.arange(0.0, 360.0, 15.0), np.arange(360.0, 541.0, 60.0)]
 PROFILE_SMOOTHING = 1.0  # weight of the second-difference penalty on m (units of the series squared)
 FIT_EVERY_DAYS = 3.0
@@ -215,26 +218,32 @@ def _drift_basis(days: np.ndarray) -> np.ndarray:
     return np.stack([years, years**2], axis=-1)
 
 
-def fit_bmu_profile(runs: list[dict], change) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares BMU profile coefficients and drift coefficients of ``change(run)`` (y(t) - y(0) per sample)."""
-    rows, values = [], []
-    for run in runs:
-        days = run["days"]
-        keep = np.r_[0, np.flatnonzero(np.diff(np.floor(days / FIT_EVERY_DAYS)) > 0) + 1]
-        t = days[keep]
-        y = np.asarray(change(run), float)[keep]
-        ok = np.isfinite(y)
-        profile = _profile_basis(t[:, None] - activation_days(run)[None, :]).sum(axis=1)
-        rows.append(np.hstack([profile, _drift_basis(t)])[ok])
-        values.append(y[ok])
+def fit_bmu_profiles(arms: list[list[dict]], change) -> tuple[list[np.ndarray], np.ndarray]:
+    """Least-squares BMU profile coefficients of each arm (a list of its runs) and the drift coefficients
+    they share, of ``change(run)`` (y(t) - y(0) per sample)."""
     n_m = len(PROFILE_KNOTS) - 1
+    n_d = _drift_basis(np.zeros(1)).shape[1]
+    rows, values = [], []
+    for a, runs in enumerate(arms):
+        for run in runs:
+            days = run["days"]
+            keep = np.r_[0, np.flatnonzero(np.diff(np.floor(days / FIT_EVERY_DAYS)) > 0) + 1]
+            t = days[keep]
+            y = np.asarray(change(run), float)[keep]
+            ok = np.isfinite(y)
+            block = np.zeros((len(t), n_m * len(arms) + n_d))
+            block[:, a * n_m:(a + 1) * n_m] = _profile_basis(t[:, None] - activation_days(run)[None, :]).sum(axis=1)
+            block[:, n_m * len(arms):] = _drift_basis(t)
+            rows.append(block[ok])
+            values.append(y[ok])
     design = np.vstack(rows)
-    penalty = np.zeros((n_m - 2, design.shape[1]))
-    for i in range(n_m - 2):
-        penalty[i, i:i + 3] = (1.0, -2.0, 1.0)
+    penalty = np.zeros(((n_m - 2) * len(arms), design.shape[1]))
+    for a in range(len(arms)):
+        for i in range(n_m - 2):
+            penalty[a * (n_m - 2) + i, a * n_m + i:a * n_m + i + 3] = (1.0, -2.0, 1.0)
     coef = np.linalg.lstsq(np.vstack([design, np.sqrt(PROFILE_SMOOTHING) * penalty]),
-                           np.concatenate([*values, np.zeros(n_m - 2)]), rcond=None)[0]
-    return coef[:n_m], coef[n_m:]
+                           np.concatenate([*values, np.zeros(len(penalty))]), rcond=None)[0]
+    return [coef[a * n_m:(a + 1) * n_m] for a in range(len(arms))], coef[n_m * len(arms):]
 
 
 def hazard_increments(runs: list[dict]) -> np.ndarray:
@@ -250,13 +259,17 @@ def hazard_increments(runs: list[dict]) -> np.ndarray:
     return np.diff(cumulative, prepend=0.0) * kept
 
 
-def expected_change(runs: list[dict], change) -> np.ndarray:
-    """Expected ``y(t) - y(0)`` of the arm on the first run's days (see the estimator's comment above)."""
-    m, drift = fit_bmu_profile(runs, change)
-    days = runs[0]["days"]
-    age = days[:, None] - days[None, :]  # t - s for every pair of samples
-    profile = np.where(age < 0, 0.0, np.interp(age, PROFILE_KNOTS, np.r_[0.0, m]))
-    return _drift_basis(days) @ drift + profile @ hazard_increments(runs)
+def expected_changes(arms: list[list[dict]], change) -> list[np.ndarray]:
+    """Expected ``y(t) - y(0)`` of each arm (a list of its runs) on its first run's days (see the estimator's
+    comment above); the arms share the drift."""
+    profiles, drift = fit_bmu_profiles(arms, change)
+    paths = []
+    for runs, m in zip(arms, profiles, strict=True):
+        days = runs[0]["days"]
+        age = days[:, None] - days[None, :]  # t - s for every pair of samples
+        profile = np.where(age < 0, 0.0, np.interp(age, PROFILE_KNOTS, np.r_[0.0, m]))
+        paths.append(_drift_basis(days) @ drift + profile @ hazard_increments(runs))
+    return paths
 
 
 def jackknife(runs: list[dict], arms: tuple[str, ...], figure) -> tuple[float, float]:
@@ -381,8 +394,7 @@ def main() -> None:
         """``figure(expected path of arm, expected path of ref, days)`` with its jackknife error over seeds."""
         if not renewal_ok:
             return None
-        return jackknife(runs, (arm, ref), lambda a, b: figure(expected_change(a, change), expected_change(b, change),
-                                                               a[0]["days"], a, b))
+        return jackknife(runs, (arm, ref), lambda a, b: figure(*expected_changes([a, b], change), a[0]["days"], a, b))
 
     def start_value(arm_runs: list[dict], name: str) -> float:
         return float(np.mean([r["series"][name][0] for r in arm_runs]))

@@ -195,7 +195,7 @@ def test_the_bmu_renewal_estimator_recovers_the_expected_path_with_less_noise_th
     renewal, direct = [], []
     for trio in range(8):
         runs = _bmu_driven_runs("a", range(3 * trio, 3 * trio + 3), hazard, size_sd=0.3)
-        path = calib.expected_change(runs, calib.relative_change("v"))
+        (path,) = calib.expected_changes([runs], calib.relative_change("v"))
         renewal.append(calib.rate_percent_per_year(days, 100.0 + path, 0, 730))
         direct.append(np.mean([calib.rate_percent_per_year(days, r["series"]["v"], 0, 730) for r in runs]))
     # unbiased: the mean over 8 trios is within 3 of its standard errors of the true slope
