@@ -164,11 +164,12 @@ class EstrogenModule(Section):
     """
 
     matrix_rankl_gain: float = Field(
-        4.0, ge=0, le=20,
+        5.0, ge=0, le=20,
         description="osteocytic RANKL is multiplied by 1 + gain x estrogen_loss (RANKL per marrow cell 2-3x"
-        " higher in early postmenopausal women, Eghbali-Fatourechi 2003); 4 brings BMU activation to about"
-        " 2.7x at estrogen 0.15 together with the marrow IL-6/TNF-alpha rules of premenopausal.toml"
-        " (activation frequency about doubles to triples; Recker 2004)",
+        " higher in early postmenopausal women, Eghbali-Fatourechi 2003); 5 brings the BMU activation hazard"
+        " over the 4 years after menopause to about 2.3x premenopausal together with the marrow IL-6/TNF-alpha"
+        " rules of premenopausal.toml (activation frequency about doubles to triples; Recker 2004); calibrated"
+        " with refill_loss to the SWAN slopes (README)",
     )
     osteoclast_lifespan_gain: float = Field(
         0.5, ge=0, le=10,
@@ -176,9 +177,10 @@ class EstrogenModule(Section):
         " osteoclast apoptosis; Hughes 1996)",
     )
     refill_loss: float = Field(
-        0.1, ge=0, le=1,
+        0.05, ge=0, le=1,
         description="a BMU's refill fraction falls by refill_loss x estrogen_loss (thinner walls, shorter"
-        " osteoblast life without estrogen; Manolagas 2000)",
+        " osteoblast life without estrogen; Manolagas 2000); 0.05 (refill 0.93 at estrogen 0.15) sets the late"
+        " SWAN slope near -1 %/yr, 0.1 gave -1.75 (README calibration)",
     )
 
 
