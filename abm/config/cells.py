@@ -179,8 +179,8 @@ class EstrogenModule(Section):
     refill_loss: float = Field(
         0.05, ge=0, le=1,
         description="a BMU's refill fraction falls by refill_loss x estrogen_loss (thinner walls, shorter"
-        " osteoblast life without estrogen; Manolagas 2000); 0.05 (refill 0.93 at estrogen 0.15) sets the late"
-        " SWAN slope near -1 %/yr, 0.1 gave -1.75 (README calibration)",
+        " osteoblast life without estrogen; Manolagas 2000); 0.05 (refill 0.93 at estrogen 0.15): late SWAN slope"
+        " -1.6 +- 0.6 %/yr with matrix_rankl_gain 5 against about -1 (0.1 with gain 4 gave -1.75; README calibration)",
     )
 
 
