@@ -69,6 +69,10 @@ TREATMENTS = (
 SERIES = ("abmd_g_cm2", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "bv_tv", "porosity", "cortical_porosity", "marrow_adiposity",
           "resorbed_um3_per_day", "formed_um3_per_day", "deaths_osteoblast_ferroptosis", "matrix_age_products_au",
           "bmu_activations", "expected_bmu_activations", "bmu_activations_inhibited_by_glucose")
+# the BMU log kept with each replicate: per BMU, days it opened, last resorbed and closed (nan: not yet),
+# voxels resorbed and formed, the voxels it may form (refill fraction of the resorbed, at the end of the
+# run) and whether its site is cortical
+BMU_LOG = ("opened", "resorb_last", "closed", "resorbed_voxels", "formed_voxels", "quota_voxels", "cortical")
 
 
 def _scenario(arm: str, size: int, overrides: tuple[str, ...]):
@@ -97,14 +101,16 @@ def run_cached(arm: str, seed: int, days: float, size: int, overrides: tuple[str
     path = Path(cache) / f"{replicate_key(arm, seed, days, size, overrides)}.npz"
     if path.exists():
         with np.load(path) as saved:
+            bmus = {name: saved[f"bmus/{name}"] for name in BMU_LOG} if f"bmus/{BMU_LOG[0]}" in saved else None
             return {"arm": arm, "seed": seed, "days": saved["days"], "wall_s": float(saved["wall_s"]), "cached": True,
-                    "series": {name: saved[f"series/{name}"] for name in SERIES}}
+                    "series": {name: saved[f"series/{name}"] for name in SERIES}, "bmus": bmus}
     result = run_one(arm, seed, days, size, overrides)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     with open(partial, "wb") as f:  # written whole, then renamed: a killed run leaves no half file
         np.savez(f, days=result["days"], wall_s=result["wall_s"],
-                 **{f"series/{name}": values for name, values in result["series"].items()})
+                 **{f"series/{name}": values for name, values in result["series"].items()},
+                 **{f"bmus/{name}": values for name, values in (result.get("bmus") or {}).items()})
     os.replace(partial, path)
     return result
 
@@ -124,7 +130,19 @@ def run_one(arm: str, seed: int, days: float, size: int, overrides: tuple[str, .
     return {
         "arm": arm, "seed": seed, "days": np.asarray(model.collected_days),
         "series": {name: frame[name].to_numpy(float) for name in SERIES},
-        "wall_s": time.perf_counter() - start,
+        "bmus": bmu_log(model), "wall_s": time.perf_counter() - start,
+    }
+
+
+def bmu_log(model) -> dict[str, np.ndarray]:
+    """The model's BMU log as the :data:`BMU_LOG` columns (float arrays, one value per BMU)."""
+    log = model.bmus
+    site = log.site[: log.n]
+    return {
+        "opened": log["opened"].copy(), "resorb_last": log["resorb_last"].copy(), "closed": log["closed"].copy(),
+        "resorbed_voxels": log.resorbed_voxels.astype(float), "formed_voxels": log.formed_voxels.astype(float),
+        "quota_voxels": np.asarray(model._bmu_quota(), float),
+        "cortical": model.state.cortical_mask[tuple(site.T)].astype(float) if log.n else np.zeros(0),
     }
 
 
@@ -150,6 +168,38 @@ def runs_from_batch(folder: str) -> list[dict]:
                                 for name in SERIES}, "wall_s": float("nan"),
                      "cached": True})
     return runs
+
+
+def bmu_balance(arm_runs: list[dict], cortical: bool, settle_days: float = 30.0) -> dict[str, float] | None:
+    """Per-BMU figures of one arm's BMUs in one compartment, pooled over its replicates (None if a replicate
+    has no BMU log, e.g. one read from a batch folder).
+
+    ``opened_per_year``: BMUs opened per replicate-year; ``resorbed_voxels`` (+- ``resorbed_se``): mean
+    voxels resorbed by BMUs whose last resorption was at least ``settle_days`` before the end; of the BMUs
+    whose remodelling space closed: ``closed``, ``short`` (formed less than the refill quota: their osteoblast
+    team died or never came) and ``refill`` (+- ``refill_se``), the mean of formed / resorbed. A BMU's
+    refill deficit is the pore it leaves: the mechanism of cortical porosity in the long run, which a
+    few-year block only samples.
+    """
+    if not arm_runs or any(r.get("bmus") is None for r in arm_runs):
+        return None
+    def pooled(name: str) -> np.ndarray:
+        return np.concatenate([np.asarray(r["bmus"][name], float)[(np.asarray(r["bmus"]["cortical"]) > 0) == cortical]
+                               for r in arm_runs])
+    end = np.concatenate([np.full(int(np.count_nonzero((np.asarray(r["bmus"]["cortical"]) > 0) == cortical)),
+                                  r["days"][-1]) for r in arm_runs])
+    resorbed, formed, quota = pooled("resorbed_voxels"), pooled("formed_voxels"), pooled("quota_voxels")
+    resorbing_done = (pooled("resorb_last") <= end - settle_days) & (resorbed > 0)
+    closed = np.isfinite(pooled("closed")) & (resorbed > 0)
+    refill = formed[closed] / resorbed[closed]
+    years = sum(float(r["days"][-1]) for r in arm_runs) / 365.25
+    return {
+        "opened_per_year": len(resorbed) / years if years else float("nan"),
+        **dict(zip(("resorbed_voxels", "resorbed_se"), mean_se(list(resorbed[resorbing_done])))),
+        "closed": float(np.count_nonzero(closed)),
+        "short": float(np.count_nonzero(formed[closed] < quota[closed])),
+        **dict(zip(("refill", "refill_se"), mean_se(list(refill)))),
+    }
 
 
 def tail_mean(run: dict, name: str, last_days: float) -> float:
@@ -480,6 +530,9 @@ def main() -> None:
                         renewal_level(arm, "pm_t2dm", "abmd_g_cm2", True, 365.0))
             targets[f"{t}_raises_abmd"] = bool(value > 0)
 
+    def finite(values: dict[str, float]) -> dict[str, float | None]:  # strict JSON: nan -> null
+        return {k: (v if np.isfinite(v) else None) for k, v in values.items()}
+
     cached = sum(bool(r.get("cached")) for r in runs)
     print(f"{len(args.arms)} arms x {args.seeds} seeds, {shape}, {args.years:g} years"
           f" ({cached} of {len(runs)} replicates not simulated now)")
@@ -496,14 +549,28 @@ def main() -> None:
             realised = sum(float(r["series"]["bmu_activations"][-1]) for r in arm_runs)
             counts.append(f"{arm} {realised:.0f} / {hazard_increments(arm_runs).sum() * len(arm_runs):.1f}")
         print("BMU activations realised / expected from the hazard: " + ", ".join(counts))
+    balances: dict[str, dict[str, dict[str, float | None]]] = {}
+    for arm in args.arms:
+        for compartment in ("trabecular", "cortical"):
+            b = bmu_balance([r for r in runs if r["arm"] == arm], compartment == "cortical")
+            if b is not None:
+                balances.setdefault(arm, {})[compartment] = finite(b)
+    if balances:  # what each BMU leaves behind, the mechanism behind the porosity and BMD figures
+        print("BMUs of each arm, pooled over seeds (refill = formed / resorbed of the closed ones):")
+        print(f"  {'arm':<24} {'compartment':<11} {'opened/yr':>9} {'resorbed vox':>12}"
+              f" {'+- se':>6} {'closed':>6} {'short':>5} {'refill':>7} {'+- se':>6}")
+        for arm, by_compartment in balances.items():
+            for compartment, b in by_compartment.items():
+                v = {k: (x if x is not None else float("nan")) for k, x in b.items()}
+                print(f"  {arm:<24} {compartment:<11} {v['opened_per_year']:>9.2f} {v['resorbed_voxels']:>12.0f}"
+                      f" {v['resorbed_se']:>6.0f} {v['closed']:>6.0f} {v['short']:>5.0f} {v['refill']:>7.3f}"
+                      f" {v['refill_se']:>6.3f}")
     simulated = [r["wall_s"] for r in runs if not r.get("cached")]
     if simulated:
         print(f"wall time per simulated replicate: {np.mean(simulated):.0f} s")
-    def finite(values: dict[str, float]) -> dict[str, float | None]:  # strict JSON: nan -> null
-        return {k: (v if np.isfinite(v) else None) for k, v in values.items()}
     print(json.dumps({"figures": finite(figures), "standard_errors": finite(errors),
                       "renewal_figures": finite(renewal_figures), "renewal_standard_errors": finite(renewal_errors),
-                      "judged_on": judged_on, "targets_met": targets}, allow_nan=False))
+                      "judged_on": judged_on, "targets_met": targets, "bmu_balance": balances}, allow_nan=False))
 
 
 if __name__ == "__main__":

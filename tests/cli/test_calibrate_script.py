@@ -39,7 +39,8 @@ def test_paired_pairs_replicates_by_seed_and_gives_the_standard_error(calib):
 def test_a_finished_replicate_is_reused_from_the_cache(calib, tmp_path, monkeypatch):
     monkeypatch.setattr(calib, "replicate_key", lambda arm, seed, *a: f"{arm}_s{seed}_key")
     monkeypatch.setattr(calib, "SERIES", ("abmd_g_cm2",))
-    monkeypatch.setattr(calib, "run_one", lambda arm, seed, *a: _run(arm, seed, 1.5))
+    log = {name: np.arange(3.0) + i for i, name in enumerate(calib.BMU_LOG)}
+    monkeypatch.setattr(calib, "run_one", lambda arm, seed, *a: {**_run(arm, seed, 1.5), "bmus": log})
     first = calib.run_cached("premenopausal", 3, 10.0, 60, (), str(tmp_path))
     assert [p.name for p in tmp_path.iterdir()] == ["premenopausal_s3_key.npz"]  # no .partial left behind
 
@@ -51,6 +52,33 @@ def test_a_finished_replicate_is_reused_from_the_cache(calib, tmp_path, monkeypa
     assert again["cached"] and not first.get("cached")
     np.testing.assert_array_equal(again["series"]["abmd_g_cm2"], first["series"]["abmd_g_cm2"])
     np.testing.assert_array_equal(again["days"], first["days"])
+    for name in calib.BMU_LOG:  # the BMU log is kept with the series
+        np.testing.assert_array_equal(again["bmus"][name], log[name])
+
+
+def test_bmu_balance_pools_the_closed_bmus_of_one_compartment_over_replicates(calib):
+    nan = np.nan
+
+    def run(seed: int, bmus: list[tuple]) -> dict:  # (opened, resorb_last, closed, resorbed, formed, quota, cortical)
+        return {"arm": "a", "seed": seed, "days": np.array([0.0, 365.25]),
+                "bmus": {name: np.array([b[i] for b in bmus], float) for i, name in enumerate(calib.BMU_LOG)}}
+
+    runs = [run(0, [(10, 50, 200, 1000, 970, 970, 0),     # refilled
+                    (20, 60, 150, 500, 250, 485, 0),      # closed short: half refilled
+                    (30, 80, nan, 800, 0, 776, 1)]),      # cortical, still open
+            run(1, [(300, 350, nan, 400, 0, 388, 0),      # still resorbing 15 days before the end: size not counted
+                    (40, 90, 300, 1200, 1164, 1164, 1)])]  # cortical, refilled
+    trabecular = calib.bmu_balance(runs, cortical=False)
+    assert trabecular["opened_per_year"] == pytest.approx(3 / 2)
+    assert trabecular["resorbed_voxels"] == pytest.approx(750.0)  # 1000 and 500; 400 still resorbing
+    assert (trabecular["closed"], trabecular["short"]) == (2, 1)
+    assert trabecular["refill"] == pytest.approx((0.97 + 0.5) / 2)
+    assert trabecular["refill_se"] == pytest.approx(np.std([0.97, 0.5], ddof=1) / np.sqrt(2))
+    cortical = calib.bmu_balance(runs, cortical=True)
+    assert cortical["opened_per_year"] == pytest.approx(1.0)
+    assert cortical["resorbed_voxels"] == pytest.approx(1000.0)
+    assert (cortical["closed"], cortical["short"], cortical["refill"]) == (1, 0, pytest.approx(0.97))
+    assert calib.bmu_balance([{**runs[0], "bmus": None}], cortical=False) is None  # e.g. read from a batch folder
 
 
 def test_the_cache_key_follows_seed_length_and_every_override(calib):
