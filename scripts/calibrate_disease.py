@@ -358,6 +358,38 @@ def cumulative(name: str):
     return total
 
 
+class FigureTable:
+    """The figures of one calibration: each with its direct estimate, its BMU-renewal estimate where there is
+    one, and which of the two its target is judged on."""
+
+    def __init__(self, renewal_ok: bool) -> None:
+        self.renewal_ok = renewal_ok  # False when a replicate lacks the hazard series (e.g. an old batch)
+        self.figures: dict[str, float] = {}
+        self.errors: dict[str, float] = {}
+        self.renewal_figures: dict[str, float] = {}
+        self.renewal_errors: dict[str, float] = {}
+        self.judged_on: dict[str, str] = {}
+        self.rows: list[tuple] = []  # (label, direct, se, renewal, se, target) in the order added
+
+    def add(self, key: str, label: str, value: tuple[float, float], target: str,
+            renewal: tuple[float, float] | None = None) -> float:
+        """Record a figure (and its BMU-renewal estimate); return the estimate its target is judged on.
+
+        Both estimate the same mean; the target is judged on the one with the smaller standard error: the
+        renewal one for BMD paths and turnover, the direct one where BMUs are too rare for the profile
+        fit (the cortex) or the figure is a level the drift dominates. Without a direct error (one seed)
+        the renewal estimate is used."""
+        self.figures[key], self.errors[key] = value
+        if renewal is not None and self.renewal_ok:
+            self.renewal_figures[key], self.renewal_errors[key] = renewal
+        else:
+            renewal = (float("nan"), float("nan"))
+        self.rows.append((label, *value, *renewal, target))
+        direct = not np.isfinite(renewal[0]) or (np.isfinite(value[1]) and not renewal[1] < value[1])
+        self.judged_on[key] = "direct" if direct else "renewal"
+        return value[0] if direct else renewal[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arms", nargs="+", default=[*BASE_ARMS, *(f"pm_t2dm_{t}" for t in TREATMENTS)])
@@ -413,32 +445,11 @@ def main() -> None:
             return float(hazard_increments([r for r in runs if r["arm"] == name]).sum())
         return total(arm) / total(ref) if total(ref) else float("nan")
 
-    figures: dict[str, float] = {}
-    errors: dict[str, float] = {}
-    renewal_figures: dict[str, float] = {}
-    renewal_errors: dict[str, float] = {}
-    judged_on: dict[str, str] = {}
     targets: dict[str, bool] = {}
-    rows = []
     renewal_ok = all("expected_bmu_activations" in r["series"]
                      and np.isfinite(r["series"]["expected_bmu_activations"][-1]) for r in runs)
-
-    def add(key: str, label: str, value: tuple[float, float], target: str,
-            renewal: tuple[float, float] | None = None) -> float:
-        """Record a figure (and its BMU-renewal estimate); return the estimate its target is judged on.
-
-        Both estimate the same mean; the target is judged on the one with the smaller standard error: the
-        renewal one for BMD paths and turnover, the direct one where BMUs are too rare for the profile
-        fit (the cortex) or the figure is a level the drift dominates."""
-        figures[key], errors[key] = value
-        if renewal is not None and renewal_ok:
-            renewal_figures[key], renewal_errors[key] = renewal
-        else:
-            renewal = (float("nan"), float("nan"))
-        rows.append((label, *value, *renewal, target))
-        direct = not np.isfinite(renewal[0]) or (np.isfinite(value[1]) and not renewal[1] < value[1])
-        judged_on[key] = "direct" if direct else "renewal"
-        return value[0] if direct else renewal[0]
+    table = FigureTable(renewal_ok)
+    add = table.add
 
     def renewal_pair(arm: str, ref: str, change, figure) -> tuple[float, float] | None:
         """``figure(expected path of arm, expected path of ref, days)`` with its jackknife error over seeds."""
@@ -540,7 +551,7 @@ def main() -> None:
     def cell(value: float, se: float) -> str:  # a figure and its error, blank where there is none
         return (f"{value:>+9.3g}" if np.isfinite(value) else f"{'':>9}") + (f" {se:>7.2g}" if np.isfinite(se) else f" {'':>7}")
 
-    for label, value, se, r_value, r_se, target in rows:
+    for label, value, se, r_value, r_se, target in table.rows:
         print(f"{label:<52} {cell(value, se)} {cell(r_value, r_se)}   {target}")
     if renewal_ok:  # the hazard is the compensator of the draws: realised counts should match it within Poisson noise
         counts = []
@@ -568,9 +579,10 @@ def main() -> None:
     simulated = [r["wall_s"] for r in runs if not r.get("cached")]
     if simulated:
         print(f"wall time per simulated replicate: {np.mean(simulated):.0f} s")
-    print(json.dumps({"figures": finite(figures), "standard_errors": finite(errors),
-                      "renewal_figures": finite(renewal_figures), "renewal_standard_errors": finite(renewal_errors),
-                      "judged_on": judged_on, "targets_met": targets, "bmu_balance": balances}, allow_nan=False))
+    print(json.dumps({"figures": finite(table.figures), "standard_errors": finite(table.errors),
+                      "renewal_figures": finite(table.renewal_figures),
+                      "renewal_standard_errors": finite(table.renewal_errors), "judged_on": table.judged_on,
+                      "targets_met": targets, "bmu_balance": balances}, allow_nan=False))
 
 
 if __name__ == "__main__":

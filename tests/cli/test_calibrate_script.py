@@ -251,3 +251,18 @@ def test_jackknife_over_seeds_of_a_mean_is_the_standard_error_of_the_mean(calib)
     assert value == pytest.approx(7.0 / 3.0)
     assert se == pytest.approx(np.std([1.0, 4.0, 2.0], ddof=1) / np.sqrt(3))
     assert np.isnan(calib.jackknife(runs[:2] + runs[4:6], ("a", "b"), lambda a, b: 1.0)[1])
+
+
+def test_each_target_is_judged_on_the_estimate_with_the_smaller_standard_error(calib):
+    table = calib.FigureTable(renewal_ok=True)
+    assert table.add("a", "renewal tighter", (-3.0, 1.0), "", (-2.0, 0.5)) == -2.0
+    assert table.add("b", "direct tighter", (-3.0, 0.4), "", (-2.0, 0.5)) == -3.0
+    assert table.add("c", "no renewal estimate", (-3.0, 1.0), "") == -3.0
+    assert table.add("d", "one seed: no direct error", (-3.0, np.nan), "", (-2.0, np.nan)) == -2.0
+    assert table.judged_on == {"a": "renewal", "b": "direct", "c": "direct", "d": "renewal"}
+    assert table.renewal_figures == {"a": -2.0, "b": -2.0, "d": -2.0}
+    assert [row[0] for row in table.rows] == ["renewal tighter", "direct tighter", "no renewal estimate",
+                                             "one seed: no direct error"]
+    old = calib.FigureTable(renewal_ok=False)  # replicates without the hazard series: direct only
+    assert old.add("a", "x", (-3.0, 1.0), "", (-2.0, 0.5)) == -3.0
+    assert old.judged_on == {"a": "direct"} and old.renewal_figures == {}
