@@ -69,10 +69,11 @@ TREATMENTS = (
 SERIES = ("abmd_g_cm2", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "bv_tv", "porosity", "cortical_porosity", "marrow_adiposity",
           "resorbed_um3_per_day", "formed_um3_per_day", "deaths_osteoblast_ferroptosis", "matrix_age_products_au",
           "bmu_activations", "expected_bmu_activations", "bmu_activations_inhibited_by_glucose")
-# the BMU log kept with each replicate: per BMU, days it opened, last resorbed and closed (nan: not yet),
-# voxels resorbed and formed, the voxels it may form (refill fraction of the resorbed, at the end of the
-# run) and whether its site is cortical
-BMU_LOG = ("opened", "resorb_last", "closed", "resorbed_voxels", "formed_voxels", "quota_voxels", "cortical")
+# the BMU log kept with each replicate: per BMU, the days it opened, first and last resorbed, first and
+# last formed and closed (nan: not yet), voxels resorbed and formed, the voxels it may form (refill fraction
+# of the resorbed, at the end of the run) and whether its site is cortical
+BMU_DAYS = ("opened", "resorb_first", "resorb_last", "form_first", "form_last", "closed")
+BMU_LOG = (*BMU_DAYS, "resorbed_voxels", "formed_voxels", "quota_voxels", "cortical")
 
 
 def _scenario(arm: str, size: int, overrides: tuple[str, ...]):
@@ -101,7 +102,11 @@ def run_cached(arm: str, seed: int, days: float, size: int, overrides: tuple[str
     path = Path(cache) / f"{replicate_key(arm, seed, days, size, overrides)}.npz"
     if path.exists():
         with np.load(path) as saved:
-            bmus = {name: saved[f"bmus/{name}"] for name in BMU_LOG} if f"bmus/{BMU_LOG[0]}" in saved else None
+            bmus = None
+            if "bmus/opened" in saved:  # columns added since the replicate was saved are nan
+                n = len(saved["bmus/opened"])
+                bmus = {name: saved[f"bmus/{name}"] if f"bmus/{name}" in saved else np.full(n, np.nan)
+                        for name in BMU_LOG}
             return {"arm": arm, "seed": seed, "days": saved["days"], "wall_s": float(saved["wall_s"]), "cached": True,
                     "series": {name: saved[f"series/{name}"] for name in SERIES}, "bmus": bmus}
     result = run_one(arm, seed, days, size, overrides)
@@ -139,7 +144,7 @@ def bmu_log(model) -> dict[str, np.ndarray]:
     log = model.bmus
     site = log.site[: log.n]
     return {
-        "opened": log["opened"].copy(), "resorb_last": log["resorb_last"].copy(), "closed": log["closed"].copy(),
+        **{name: log[name].copy() for name in BMU_DAYS},
         "resorbed_voxels": log.resorbed_voxels.astype(float), "formed_voxels": log.formed_voxels.astype(float),
         "quota_voxels": np.asarray(model._bmu_quota(), float),
         "cortical": model.state.cortical_mask[tuple(site.T)].astype(float) if log.n else np.zeros(0),
@@ -177,7 +182,8 @@ def bmu_balance(arm_runs: list[dict], cortical: bool, settle_days: float = 30.0)
     ``opened_per_year``: BMUs opened per replicate-year; ``resorbed_voxels`` (+- ``resorbed_se``): mean
     voxels resorbed by BMUs whose last resorption was at least ``settle_days`` before the end; of the BMUs
     whose remodelling space closed: ``closed``, ``short`` (formed less than the refill quota: their osteoblast
-    team died or never came) and ``refill`` (+- ``refill_se``), the mean of formed / resorbed. A BMU's
+    team died or never came), ``refill`` (+- ``refill_se``), the mean of formed / resorbed, and
+    ``formation_days`` (+- ``formation_se``), from first to last formation (nan if not logged). A BMU's
     refill deficit is the pore it leaves: the mechanism of cortical porosity in the long run, which a
     few-year block only samples.
     """
@@ -192,6 +198,7 @@ def bmu_balance(arm_runs: list[dict], cortical: bool, settle_days: float = 30.0)
     resorbing_done = (pooled("resorb_last") <= end - settle_days) & (resorbed > 0)
     closed = np.isfinite(pooled("closed")) & (resorbed > 0)
     refill = formed[closed] / resorbed[closed]
+    formation = (pooled("form_last") - pooled("form_first"))[closed]
     years = sum(float(r["days"][-1]) for r in arm_runs) / 365.25
     return {
         "opened_per_year": len(resorbed) / years if years else float("nan"),
@@ -199,6 +206,7 @@ def bmu_balance(arm_runs: list[dict], cortical: bool, settle_days: float = 30.0)
         "closed": float(np.count_nonzero(closed)),
         "short": float(np.count_nonzero(formed[closed] < quota[closed])),
         **dict(zip(("refill", "refill_se"), mean_se(list(refill)))),
+        **dict(zip(("formation_days", "formation_se"), mean_se(list(formation[np.isfinite(formation)])))),
     }
 
 
@@ -569,13 +577,13 @@ def main() -> None:
     if balances:  # what each BMU leaves behind, the mechanism behind the porosity and BMD figures
         print("BMUs of each arm, pooled over seeds (refill = formed / resorbed of the closed ones):")
         print(f"  {'arm':<24} {'compartment':<11} {'opened/yr':>9} {'resorbed vox':>12}"
-              f" {'+- se':>6} {'closed':>6} {'short':>5} {'refill':>7} {'+- se':>6}")
+              f" {'+- se':>6} {'closed':>6} {'short':>5} {'refill':>7} {'+- se':>6} {'formation d':>11} {'+- se':>6}")
         for arm, by_compartment in balances.items():
             for compartment, b in by_compartment.items():
                 v = {k: (x if x is not None else float("nan")) for k, x in b.items()}
                 print(f"  {arm:<24} {compartment:<11} {v['opened_per_year']:>9.2f} {v['resorbed_voxels']:>12.0f}"
                       f" {v['resorbed_se']:>6.0f} {v['closed']:>6.0f} {v['short']:>5.0f} {v['refill']:>7.3f}"
-                      f" {v['refill_se']:>6.3f}")
+                      f" {v['refill_se']:>6.3f} {v['formation_days']:>11.0f} {v['formation_se']:>6.0f}")
     simulated = [r["wall_s"] for r in runs if not r.get("cached")]
     if simulated:
         print(f"wall time per simulated replicate: {np.mean(simulated):.0f} s")

@@ -54,14 +54,23 @@ def test_a_finished_replicate_is_reused_from_the_cache(calib, tmp_path, monkeypa
     np.testing.assert_array_equal(again["days"], first["days"])
     for name in calib.BMU_LOG:  # the BMU log is kept with the series
         np.testing.assert_array_equal(again["bmus"][name], log[name])
+    # a replicate saved before a column was added reads it as nan
+    path = tmp_path / "premenopausal_s3_key.npz"
+    with np.load(path) as saved:
+        older = {k: saved[k] for k in saved.files if k != "bmus/form_first"}
+    np.savez(path, **older)
+    assert np.isnan(calib.run_cached("premenopausal", 3, 10.0, 60, (), str(tmp_path))["bmus"]["form_first"]).all()
 
 
 def test_bmu_balance_pools_the_closed_bmus_of_one_compartment_over_replicates(calib):
     nan = np.nan
 
-    def run(seed: int, bmus: list[tuple]) -> dict:  # (opened, resorb_last, closed, resorbed, formed, quota, cortical)
-        return {"arm": "a", "seed": seed, "days": np.array([0.0, 365.25]),
-                "bmus": {name: np.array([b[i] for b in bmus], float) for i, name in enumerate(calib.BMU_LOG)}}
+    given = ("opened", "resorb_last", "closed", "resorbed_voxels", "formed_voxels", "quota_voxels", "cortical")
+
+    def run(seed: int, bmus: list[tuple]) -> dict:  # one tuple per BMU, the columns named in `given`
+        log = {name: np.full(len(bmus), nan) for name in calib.BMU_LOG}
+        log.update({name: np.array([b[i] for b in bmus], float) for i, name in enumerate(given)})
+        return {"arm": "a", "seed": seed, "days": np.array([0.0, 365.25]), "bmus": log}
 
     runs = [run(0, [(10, 50, 200, 1000, 970, 970, 0),     # refilled
                     (20, 60, 150, 500, 250, 485, 0),      # closed short: half refilled
@@ -78,6 +87,9 @@ def test_bmu_balance_pools_the_closed_bmus_of_one_compartment_over_replicates(ca
     assert cortical["opened_per_year"] == pytest.approx(1.0)
     assert cortical["resorbed_voxels"] == pytest.approx(1000.0)
     assert (cortical["closed"], cortical["short"], cortical["refill"]) == (1, 0, pytest.approx(0.97))
+    assert np.isnan(trabecular["formation_days"])  # not logged in these runs
+    runs[0]["bmus"]["form_first"][:2], runs[0]["bmus"]["form_last"][:2] = [60, 70], [150, 120]
+    assert calib.bmu_balance(runs, cortical=False)["formation_days"] == pytest.approx((90 + 50) / 2)
     assert calib.bmu_balance([{**runs[0], "bmus": None}], cortical=False) is None  # e.g. read from a batch folder
 
 
