@@ -28,9 +28,11 @@ therefore also given by a BMU-renewal estimator (see the comment above
 all replicates of an arm and integrates it against the model's own activation hazard
 (the ``expected_bmu_activations`` series), which estimates the same mean without the count
 noise; its standard error is a jackknife over seeds. Each target is judged on whichever of
-the two estimates has the smaller standard error. The last line is one JSON object with the
+the two estimates has the smaller standard error. Below the figures, each arm's BMUs pooled over
+seeds, per compartment (:func:`bmu_balance`: opened per year, size, closed short, refill, formation
+period): a BMU's refill deficit is the pore it leaves. The last line is one JSON object with the
 figures, their standard errors, the renewal figures and theirs, ``judged_on`` (which estimate
-each target was judged on) and ``targets_met``.
+each target was judged on), ``targets_met`` and ``bmu_balance``.
 
 Every finished replicate is saved in ``--cache`` (default ``runs/calibration``) under a
 key made of the arm, seed, length, resolved scenario and the simulator's source, so an
