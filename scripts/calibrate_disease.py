@@ -455,6 +455,9 @@ def main() -> None:
             return float(hazard_increments([r for r in runs if r["arm"] == name]).sum())
         return total(arm) / total(ref) if total(ref) else float("nan")
 
+    def finite(values: dict[str, float]) -> dict[str, float | None]:  # strict JSON: nan -> null
+        return {k: (v if np.isfinite(v) else None) for k, v in values.items()}
+
     targets: dict[str, bool] = {}
     renewal_ok = all("expected_bmu_activations" in r["series"]
                      and np.isfinite(r["series"]["expected_bmu_activations"][-1]) for r in runs)
@@ -543,6 +546,17 @@ def main() -> None:
         t2dm_deaths = add("t2dm_ferroptotic_ob_deaths_per_day", "ferroptotic OB deaths/day, T2DM", deaths["t2dm"],
                           "> healthy")
         targets["t2dm_more_ferroptotic_ob_deaths"] = bool(t2dm_deaths > deaths["premenopausal"][0])
+    balances: dict[str, dict[str, dict[str, float | None]]] = {}
+    for arm in args.arms:
+        for compartment in ("trabecular", "cortical"):
+            b = bmu_balance([r for r in runs if r["arm"] == arm], compartment == "cortical")
+            if b is not None:
+                balances.setdefault(arm, {})[compartment] = finite(b)
+    healthy = balances.get("premenopausal", {}).get("trabecular", {})
+    if healthy.get("formation_days") is not None:  # the reference arm's remodelling cycle (BMU log)
+        formation = add("healthy_formation_days", "healthy BMU formation period, days (trabecular)",
+                        (healthy["formation_days"], healthy["formation_se"] or float("nan")), "65 .. 150 (Eriksen 1986)")
+        targets["healthy_formation_65_to_150_days"] = bool(65 <= formation <= 150)
     for t in TREATMENTS:
         arm = f"pm_t2dm_{t}"
         if arm in args.arms and "pm_t2dm" in args.arms:
@@ -550,9 +564,6 @@ def main() -> None:
                         relative(arm, "pm_t2dm", "abmd_g_cm2", 365.0), "> 0 % (less loss)",
                         renewal_level(arm, "pm_t2dm", "abmd_g_cm2", True, 365.0))
             targets[f"{t}_raises_abmd"] = bool(value > 0)
-
-    def finite(values: dict[str, float]) -> dict[str, float | None]:  # strict JSON: nan -> null
-        return {k: (v if np.isfinite(v) else None) for k, v in values.items()}
 
     cached = sum(bool(r.get("cached")) for r in runs)
     print(f"{len(args.arms)} arms x {args.seeds} seeds, {shape}, {args.years:g} years"
@@ -570,12 +581,6 @@ def main() -> None:
             realised = sum(float(r["series"]["bmu_activations"][-1]) for r in arm_runs)
             counts.append(f"{arm} {realised:.0f} / {hazard_increments(arm_runs).sum() * len(arm_runs):.1f}")
         print("BMU activations realised / expected from the hazard: " + ", ".join(counts))
-    balances: dict[str, dict[str, dict[str, float | None]]] = {}
-    for arm in args.arms:
-        for compartment in ("trabecular", "cortical"):
-            b = bmu_balance([r for r in runs if r["arm"] == arm], compartment == "cortical")
-            if b is not None:
-                balances.setdefault(arm, {})[compartment] = finite(b)
     if balances:  # what each BMU leaves behind, the mechanism behind the porosity and BMD figures
         print("BMUs of each arm, pooled over seeds (refill = formed / resorbed of the closed ones):")
         print(f"  {'arm':<24} {'compartment':<11} {'opened/yr':>9} {'resorbed vox':>12}"

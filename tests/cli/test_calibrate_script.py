@@ -278,3 +278,27 @@ def test_each_target_is_judged_on_the_estimate_with_the_smaller_standard_error(c
     old = calib.FigureTable(renewal_ok=False)  # replicates without the hazard series: direct only
     assert old.add("a", "x", (-3.0, 1.0), "", (-2.0, 0.5)) == -3.0
     assert old.judged_on == {"a": "direct"} and old.renewal_figures == {}
+
+
+def test_the_healthy_formation_period_is_read_from_the_cached_bmu_logs_and_judged(calib, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    days = np.arange(0.0, 37.0)
+    for seed, formation in ((0, 100.0), (1, 120.0)):  # one closed trabecular BMU per replicate
+        log = {"opened": [1.0], "resorb_first": [1.0], "resorb_last": [40.0], "form_first": [50.0],
+               "form_last": [50.0 + formation], "closed": [50.0 + formation], "resorbed_voxels": [1000.0],
+               "formed_voxels": [970.0], "quota_voxels": [970.0], "cortical": [0.0]}
+        key = calib.replicate_key("premenopausal", seed, 365.25 * 0.1, 60, ())
+        np.savez(tmp_path / f"{key}.npz", days=days, wall_s=1.0,
+                 **{f"series/{name}": np.ones(len(days)) for name in calib.SERIES},
+                 **{f"bmus/{name}": np.array(values) for name, values in log.items()})
+    out = subprocess.run([sys.executable, str(SCRIPT), "--arms", "premenopausal", "--seeds", "2", "--years", "0.1",
+                          "--cache", str(tmp_path)], capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert "(2 of 2 replicates not simulated now)" in out
+    assert result["figures"]["healthy_formation_days"] == pytest.approx(110.0)
+    assert result["standard_errors"]["healthy_formation_days"] == pytest.approx(10.0)
+    assert result["targets_met"] == {"healthy_formation_65_to_150_days": True}
+    assert result["bmu_balance"]["premenopausal"]["trabecular"]["refill"] == pytest.approx(0.97)
