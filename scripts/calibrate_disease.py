@@ -191,11 +191,11 @@ def bmu_balance(arm_runs: list[dict], cortical: bool, settle_days: float = 30.0)
     """
     if not arm_runs or any(r.get("bmus") is None for r in arm_runs):
         return None
+    here = [(np.asarray(r["bmus"]["cortical"]) > 0) == cortical for r in arm_runs]  # this compartment's BMUs
+
     def pooled(name: str) -> np.ndarray:
-        return np.concatenate([np.asarray(r["bmus"][name], float)[(np.asarray(r["bmus"]["cortical"]) > 0) == cortical]
-                               for r in arm_runs])
-    end = np.concatenate([np.full(int(np.count_nonzero((np.asarray(r["bmus"]["cortical"]) > 0) == cortical)),
-                                  r["days"][-1]) for r in arm_runs])
+        return np.concatenate([np.asarray(r["bmus"][name], float)[m] for r, m in zip(arm_runs, here)])
+    end = np.concatenate([np.full(int(m.sum()), r["days"][-1]) for r, m in zip(arm_runs, here)])
     resorbed, formed, quota = pooled("resorbed_voxels"), pooled("formed_voxels"), pooled("quota_voxels")
     resorbing_done = (pooled("resorb_last") <= end - settle_days) & (resorbed > 0)
     closed = np.isfinite(pooled("closed")) & (resorbed > 0)
@@ -555,7 +555,8 @@ def main() -> None:
     healthy = balances.get("premenopausal", {}).get("trabecular", {})
     if healthy.get("formation_days") is not None:  # the reference arm's remodelling cycle (BMU log)
         formation = add("healthy_formation_days", "healthy BMU formation period, days (trabecular)",
-                        (healthy["formation_days"], healthy["formation_se"] or float("nan")), "65 .. 150 (Eriksen 1986)")
+                        (healthy["formation_days"], float("nan") if healthy["formation_se"] is None
+                         else healthy["formation_se"]), "65 .. 150 (Eriksen 1986)")
         targets["healthy_formation_65_to_150_days"] = bool(65 <= formation <= 150)
     for t in TREATMENTS:
         arm = f"pm_t2dm_{t}"

@@ -280,13 +280,16 @@ def test_each_target_is_judged_on_the_estimate_with_the_smaller_standard_error(c
     assert old.judged_on == {"a": "direct"} and old.renewal_figures == {}
 
 
-def test_the_healthy_formation_period_is_read_from_the_cached_bmu_logs_and_judged(calib, tmp_path):
+@pytest.mark.parametrize("formations, mean, se, met", [((100.0, 120.0), 110.0, 10.0, True),
+                                                       ((40.0, 40.0), 40.0, 0.0, False)])
+def test_the_healthy_formation_period_is_read_from_the_cached_bmu_logs_and_judged(calib, tmp_path, formations, mean,
+                                                                                     se, met):
     import json
     import subprocess
     import sys
 
     days = np.arange(0.0, 37.0)
-    for seed, formation in ((0, 100.0), (1, 120.0)):  # one closed trabecular BMU per replicate
+    for seed, formation in enumerate(formations):  # one closed trabecular BMU per replicate
         log = {"opened": [1.0], "resorb_first": [1.0], "resorb_last": [40.0], "form_first": [50.0],
                "form_last": [50.0 + formation], "closed": [50.0 + formation], "resorbed_voxels": [1000.0],
                "formed_voxels": [970.0], "quota_voxels": [970.0], "cortical": [0.0]}
@@ -298,7 +301,7 @@ def test_the_healthy_formation_period_is_read_from_the_cached_bmu_logs_and_judge
                           "--cache", str(tmp_path)], capture_output=True, text=True, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert "(2 of 2 replicates not simulated now)" in out
-    assert result["figures"]["healthy_formation_days"] == pytest.approx(110.0)
-    assert result["standard_errors"]["healthy_formation_days"] == pytest.approx(10.0)
-    assert result["targets_met"] == {"healthy_formation_65_to_150_days": True}
+    assert result["figures"]["healthy_formation_days"] == pytest.approx(mean)
+    assert result["standard_errors"]["healthy_formation_days"] == pytest.approx(se)  # 0 is an error, not missing
+    assert result["targets_met"] == {"healthy_formation_65_to_150_days": met}
     assert result["bmu_balance"]["premenopausal"]["trabecular"]["refill"] == pytest.approx(0.97)
