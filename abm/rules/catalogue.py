@@ -94,4 +94,22 @@ def name_problems(scenario: Scenario) -> list[str]:
                     f"{where}.behaviour: not a behaviour of {cell_type} (got {rule.behaviour!r}, allowed one of "
                     f"{', '.join(map(repr, known))})"
                 )
+        problems += _saturation_problems(cell_type, getattr(scenario.rules, cell_type))
+    return problems
+
+
+def _saturation_problems(cell_type: str, rules: list) -> list[str]:
+    """The engine moves a behaviour towards ONE saturation per direction (PhysiCell's rules: the largest of
+    the increasing rules, the smallest of the decreasing ones), so a rule with a saturation of its own would
+    silently act with another's: one error line per such rule, naming the first rule it disagrees with."""
+    first: dict[tuple[str, str], int] = {}
+    problems = []
+    for i, rule in enumerate(rules):
+        j = first.setdefault((rule.behaviour, rule.direction), i)
+        if rules[j].saturation != rule.saturation:
+            problems.append(
+                f"rules.{cell_type}.{i}.saturation: rules that {rule.direction[:-1]} {rule.behaviour} share one"
+                f" saturation (got {rule.saturation!r}, rules.{cell_type}.{j} has {rules[j].saturation!r});"
+                " set a rule's strength with half_max"
+            )
     return problems

@@ -180,3 +180,17 @@ def test_rules_must_name_known_signals_and_behaviours(baseline_path):
 
 def _field() -> dict:
     return {"diffusivity_marrow_um2_per_s": 10.0, "diffusivity_bone_um2_per_s": 0.1, "decay_per_s": 1e-3}
+
+
+def test_rules_of_one_behaviour_and_direction_must_share_a_saturation(baseline_path):
+    """The engine uses one saturation per behaviour and direction; a second one would be ignored silently."""
+    rule = '{{signal="{s}", direction="{d}", behaviour="apoptosis_per_day", half_max=1.0, saturation={v}}}'
+    rules = ", ".join(rule.format(s=s, d=d, v=v) for s, d, v in [
+        ("tgf_beta", "increases", 0.05), ("rankl", "decreases", 0.0), ("opg", "increases", 0.01),
+        ("opg", "decreases", 0.0), ("rankl", "increases", 0.05)])
+    with pytest.raises(ConfigErrors) as info:
+        load_scenario(baseline_path, [f"rules.osteoclast=[{rules}]"])
+    assert info.value.lines == [
+        "rules.osteoclast.2.saturation: rules that increase apoptosis_per_day share one saturation (got 0.01,"
+        " rules.osteoclast.0 has 0.05); set a rule's strength with half_max"
+    ]
