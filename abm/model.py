@@ -381,7 +381,7 @@ class BoneModel(mesa.Model):
             store["pos"], store["stage"] == OB.ACTIVE, store["credit"], rate, store["bmu"], s.label, s.mineral,
             s.matrix_age_days, s.age_products_au, self.cavity, self.ob_occupied, cfg.osteocyte_fraction,
             max(1, round(cfg.relocation_um / s.voxel_um)), self.rng.random(len(store)), fate,
-            self.bmus.formed_voxels, self._bmu_quota(), self._bmu_open(),
+            self.bmus.formed_voxels, self.bmu_quota(), self._bmu_open(),
         )
         self.totals["formed_voxels"] += formed
         lining = fate == K.FATE_LINING
@@ -591,7 +591,7 @@ class BoneModel(mesa.Model):
         radius = max(1, round(cfg.recruitment_radius_um / self.state.voxel_um))
         target = np.zeros((len(origins), 3), np.int32)
         bmu = np.zeros(len(origins), np.int32)
-        accepting = ((self.bmus.formed_voxels < self._bmu_quota()) & self._bmu_recruiting()).astype(np.uint8)
+        accepting = ((self.bmus.formed_voxels < self.bmu_quota()) & self._bmu_recruiting()).astype(np.uint8)
         K.place_preosteoblasts(
             np.ascontiguousarray(origins), radius, self.state.label, self.cavity, self.ob_occupied, accepting, target, bmu
         )
@@ -654,15 +654,17 @@ class BoneModel(mesa.Model):
         team[ob["bmu"][(ob["stage"] != OB.LINING) & (ob["bmu"] >= 0)]] = True
         return team
 
-    def _bmu_quota(self) -> np.ndarray:
-        """Per BMU: voxels its osteoblasts may form (refill fraction of what it resorbed)."""
+    def bmu_quota(self) -> np.ndarray:
+        """Per BMU (index of ``self.bmus``): the voxels its osteoblasts may form now, the refill fraction of
+        what it resorbed (lowered by ``signalling.estrogen.refill_loss`` at the current estrogen loss).
+        A BMU that closes with fewer formed voxels closed short (its team ran out)."""
         refill = self.scenario.cells.osteoblast.refill_fraction
         refill *= 1.0 - self.scenario.signalling.estrogen.refill_loss * self.estrogen_loss
         return refill * self.bmus.resorbed_voxels
 
     def _bmu_open(self) -> np.ndarray:
         """Per BMU: 1 where osteoblasts may move into its cavity (refill not done; resorption over if waiting)."""
-        open_ = self.bmus.formed_voxels < self._bmu_quota()
+        open_ = self.bmus.formed_voxels < self.bmu_quota()
         if self.scenario.cells.osteoblast.wait_for_resorption:
             open_ &= ~self._bmu_resorbing()
         return open_.astype(np.uint8)
@@ -670,7 +672,7 @@ class BoneModel(mesa.Model):
     def _close_refilled_bmus(self) -> None:
         """Cavity left by BMUs that refilled their share, or whose recruitment window passed and whose
         osteoblast team is gone (closed short: an unfilled pore), becomes plain marrow."""
-        refilled = self.bmus.formed_voxels >= self._bmu_quota()
+        refilled = self.bmus.formed_voxels >= self.bmu_quota()
         short = ~refilled & ~self._bmu_recruiting() & ~self._bmu_team()
         done = (refilled | short) & ~self._bmu_resorbing() & (self.bmus.resorbed_voxels > 0)
         closed = self.bmus["closed"]

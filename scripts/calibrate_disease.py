@@ -148,7 +148,7 @@ def bmu_log(model) -> dict[str, np.ndarray]:
     return {
         **{name: log[name].copy() for name in BMU_DAYS},
         "resorbed_voxels": log.resorbed_voxels.astype(float), "formed_voxels": log.formed_voxels.astype(float),
-        "quota_voxels": np.asarray(model._bmu_quota(), float),
+        "quota_voxels": np.asarray(model.bmu_quota(), float),
         "cortical": model.state.cortical_mask[tuple(site.T)].astype(float) if log.n else np.zeros(0),
     }
 
