@@ -164,12 +164,12 @@ class EstrogenModule(Section):
     """
 
     matrix_rankl_gain: float = Field(
-        5.0, ge=0, le=20,
+        3.5, ge=0, le=20,
         description="osteocytic RANKL is multiplied by 1 + gain x estrogen_loss (RANKL per marrow cell 2-3x"
-        " higher in early postmenopausal women, Eghbali-Fatourechi 2003); 5 brings the BMU activation hazard"
-        " over the 4 years after menopause to about 2.3x premenopausal together with the marrow IL-6/TNF-alpha"
-        " rules of premenopausal.toml (activation frequency about doubles to triples; Recker 2004); calibrated"
-        " with refill_loss to the SWAN slopes (README)",
+        " higher in early postmenopausal women, Eghbali-Fatourechi 2003); with the marrow IL-6/TNF-alpha rules"
+        " of premenopausal.toml it sets how much more often BMUs activate after menopause (about 2-3x,"
+        " Recker 2004); calibrated with the estrogen-loss osteoblast apoptosis rule to the SWAN slopes"
+        " (README calibration)",
     )
     osteoclast_lifespan_gain: float = Field(
         0.5, ge=0, le=10,
@@ -177,10 +177,11 @@ class EstrogenModule(Section):
         " osteoclast apoptosis; Hughes 1996)",
     )
     refill_loss: float = Field(
-        0.05, ge=0, le=1,
-        description="a BMU's refill fraction falls by refill_loss x estrogen_loss (thinner walls, shorter"
-        " osteoblast life without estrogen; Manolagas 2000); 0.05 (refill 0.93 at estrogen 0.15): late SWAN slope"
-        " -1.6 +- 0.6 %/yr with matrix_rankl_gain 5 against about -1 (0.1 with gain 4 gave -1.75; README calibration)",
+        0.0, ge=0, le=1,
+        description="a BMU's refill quota falls by refill_loss x estrogen_loss: thinner walls beyond those the"
+        " osteoblasts' shorter life already leaves. 0 by default: the estrogen-loss osteoblast apoptosis rule of"
+        " premenopausal.toml thins the walls through the team (Manolagas 2000), and a second, direct cut"
+        " would count that effect twice",
     )
 
 

@@ -269,3 +269,20 @@ def test_osteoblasts_are_replaced_only_within_the_recruitment_window(closes):
     bmu = model.stores["osteoblast"]["bmu"]
     assert np.count_nonzero(bmu == early) == 1
     assert np.count_nonzero(bmu == late) == (0 if closes else 1)
+
+
+def test_estrogen_loss_shortens_osteoblast_life_and_the_team_not_a_quota_cut_thins_the_wall():
+    def ob_apoptosis(*overrides: str) -> tuple[float, float]:
+        model = _model("premenopausal", *overrides)
+        bmu = _eroded_bmu(model, 10.0)
+        model._add("osteoblast", model.bmus.site[[bmu]], stage=OsteoblastStage.ACTIVE, bmu=np.array([bmu]))
+        model.sense_signals()
+        rate = model.behaviour["osteoblast"][:, model.rules["osteoblast"].index("apoptosis_per_day")]
+        return float(rate.max()), float(model.bmu_quota()[bmu])
+
+    pre, post = ob_apoptosis(), ob_apoptosis("systemic.estrogen=0.15")
+    hrt = ob_apoptosis("systemic.estrogen=0.15", "treatments.hormone_therapy=1")
+    assert pre[0] == 0.0 < hrt[0] < post[0]
+    assert pre[1] == post[1] == pytest.approx(0.97 * 27)  # refill_loss 0: the quota is estrogen's to keep
+    cut = ob_apoptosis("systemic.estrogen=0.15", "signalling.estrogen.refill_loss=0.5")
+    assert cut[1] == pytest.approx(0.97 * (1 - 0.5 * 0.85) * 27)
