@@ -283,6 +283,6 @@ def test_estrogen_loss_shortens_osteoblast_life_and_the_team_not_a_quota_cut_thi
     pre, post = ob_apoptosis(), ob_apoptosis("systemic.estrogen=0.15")
     hrt = ob_apoptosis("systemic.estrogen=0.15", "treatments.hormone_therapy=1")
     assert pre[0] == 0.0 < hrt[0] < post[0]
-    assert pre[1] == post[1] == pytest.approx(0.97 * 27)  # refill_loss 0: the quota is estrogen's to keep
+    assert pre[1] == post[1] == pytest.approx(0.97 * 27)  # refill_loss 0: estrogen loss leaves the quota alone
     cut = ob_apoptosis("systemic.estrogen=0.15", "signalling.estrogen.refill_loss=0.5")
     assert cut[1] == pytest.approx(0.97 * (1 - 0.5 * 0.85) * 27)
