@@ -96,6 +96,7 @@ class BoneModel(mesa.Model):
 
     def __init__(self, scenario: Scenario, seed: int | None = None, world: World | None = None):
         super().__init__(seed=scenario.seed if seed is None else seed)
+        self.run_seed = scenario.seed if seed is None else seed
         problems = catalogue.name_problems(scenario)  # scenarios built in code skip the loader's check
         if problems:
             raise UserError(problems[0])
@@ -106,10 +107,14 @@ class BoneModel(mesa.Model):
         self.field_stats = None  # SolveStats of the last field solve
         self._fields_changed = True
         self.redox_params = redox.params_array(scenario.redox)
-        self.systemic, self.doses = self._inputs(0.0)  # systemic inputs and treatment doses now, every step
+        self.dt_h = scenario.time.dt_hours
+        #: steps before day 0 (``time.spinup_days``): time_days runs from -spinup_days
+        self.spinup_steps = int(round(scenario.time.spinup_days * 24.0 / self.dt_h))
+        #: the step at which the run ends (day ``time.days``)
+        self.end_step = self.spinup_steps + int(round(scenario.time.days * 24.0 / self.dt_h))
+        self.systemic, self.doses = self._inputs(self.time_days)  # systemic inputs and treatment doses now, every step
         self._synthesis = np.ones(0)  # osteoblast matrix-synthesis multiplier (ATP) of this step
         self._no_field = np.zeros((1, 1, 1), self.fields.values.dtype)
-        self.dt_h = scenario.time.dt_hours
         self.field_every = round(scenario.time.field_dt_hours / self.dt_h)
         self.voxel_um3 = self.state.voxel_um**3
         self.field_index = {name: i for i, name in enumerate(self.fields.names)}
@@ -131,7 +136,7 @@ class BoneModel(mesa.Model):
             **{name: 0 for name in DEATHS},
         }
         self._last_totals = dict(self.totals)
-        self._last_collect_day = 0.0
+        self._last_collect_day = self.time_days
         self._last_morphometry_day = -math.inf
         self.collected_days: list[float] = []  # time axis of the DataCollector's rows
 
@@ -164,7 +169,8 @@ class BoneModel(mesa.Model):
 
     @property
     def time_days(self) -> float:
-        return self.steps * self.dt_h / 24.0
+        """Simulated days since day 0 (negative during the spin-up)."""
+        return (self.steps - self.spinup_steps) * self.dt_h / 24.0
 
     # ------------------------------------------------------------------ phases
     def solve_fields(self, force: bool = False) -> None:
@@ -480,7 +486,18 @@ class BoneModel(mesa.Model):
         return sites[keep]
 
     def collect(self, force: bool = False) -> None:
-        """Record the time series every ``output.interval_days`` (or now, with ``force``)."""
+        """Record the time series every ``output.interval_days`` (or now, with ``force``), from day 0.
+
+        The spin-up is not recorded: at day 0 the counters restart from zero and the first row is written.
+        """
+        if self.steps < self.spinup_steps:
+            return
+        if self.steps == self.spinup_steps and not self.collected_days:
+            self.totals = dict.fromkeys(self.totals, 0)
+            self.totals["expected_activations"] = 0.0
+            self._last_totals = dict(self.totals)
+            self._last_collect_day = self.time_days
+            force = True
         if not force and self.time_days - self._last_collect_day + 1e-9 < self.scenario.output.interval_days:
             return
         elapsed = max(self.time_days - self._last_collect_day, 1e-12)
@@ -620,7 +637,7 @@ class BoneModel(mesa.Model):
         if values.pop("redox", False):  # healthy redox state; thresholds hashed from (seed, uid), no RNG draw
             values.update(redox.initial_state(len(pos), self.scenario.redox))
             values["ferroptosis_threshold"] *= np.exp(
-                self.scenario.redox.ferroptosis.threshold_spread * _hashed_normal(self.scenario.seed, values["uid"])
+                self.scenario.redox.ferroptosis.threshold_spread * _hashed_normal(self.run_seed, values["uid"])
             ).astype(np.float32)
         self.stores[kind].add(np.asarray(pos, np.int32), handles, **values)
 
@@ -778,14 +795,14 @@ class BoneModel(mesa.Model):
             "steps": self.steps, "rng": self.rng.bit_generator.state, "random": [version, list(internal), gauss],
             "totals": self.totals, "last_totals": self._last_totals, "last_collect_day": self._last_collect_day,
             "last_morphometry_day": self._last_morphometry_day,
-            "metrics": self._metrics, "next_uid": next_uid, "bmus": self.bmus.n,
+            "metrics": self._metrics, "next_uid": next_uid, "bmus": self.bmus.n, "seed": self.run_seed,
         }
         return arrays, meta
 
     @classmethod
     def from_checkpoint(cls, scenario: Scenario, arrays: dict[str, np.ndarray], meta: dict) -> BoneModel:
         """A model of ``scenario`` continuing from :meth:`checkpoint` output."""
-        model = cls(scenario)
+        model = cls(scenario, seed=meta.get("seed"))
         model._restore(arrays, meta)
         return model
 

@@ -80,7 +80,6 @@ def run_scenario(
     clock = time.perf_counter()
     out_cfg = scenario.output
     steps_per_day = 24.0 / scenario.time.dt_hours
-    n_steps = int(round(scenario.time.days * steps_per_day))
     snap_every = max(1, int(round(out_cfg.snapshot_interval_days * steps_per_day)))
     ckpt_every = max(1, int(round(out_cfg.checkpoint_interval_days * steps_per_day)))
 
@@ -108,14 +107,17 @@ def run_scenario(
         provenance = _provenance(scenario)
         writer = RunWriter(final, model.state.shape, model.state.voxel_um, _field_units(scenario),
                            model.agent_columns(), config_text, model.rules_text, provenance, masks=_masks(model))
-        writer.write_snapshot(model.time_days, *model.snapshot())
+        if model.spinup_steps == 0:
+            writer.write_snapshot(model.time_days, *model.snapshot())
         ckpt.unlink(missing_ok=True)
         wall_before = 0.0
     built = time.perf_counter()
 
+    n_steps, day0 = model.end_step, model.spinup_steps
+    spinup = scenario.time.spinup_days
     done = 0
-    try:
-        with tqdm(total=round(scenario.time.days, 3), initial=round(model.time_days, 3), unit="d",
+    try:  # the bar counts simulated days from the start of the spin-up
+        with tqdm(total=round(spinup + scenario.time.days, 3), initial=round(spinup + model.time_days, 3), unit="d",
                   desc=scenario.name, disable=quiet, bar_format="{l_bar}{bar}| {n:.1f}/{total:g} d [{elapsed}<{remaining}]") as bar:
             while model.steps < n_steps:
                 if stop_after_steps is not None and done >= stop_after_steps:
@@ -124,15 +126,15 @@ def run_scenario(
                 model.step()
                 model.check_health()
                 done += 1
-                if model.steps % snap_every == 0 or model.steps == n_steps:
-                    writer.write_snapshot(model.time_days, *model.snapshot())
+                if model.steps >= day0 and ((model.steps - day0) % snap_every == 0 or model.steps == n_steps):
+                    writer.write_snapshot(model.time_days, *model.snapshot())  # day 0, every interval, the end
                 if model.steps % ckpt_every == 0 and model.steps < n_steps:
                     arrays, model_meta = model.checkpoint()
                     write_checkpoint(ckpt, arrays, {
                         "config": config_text, "model": model_meta, "n_snapshots": writer.n_snapshots,
                         "provenance": provenance, "wall_time_s": wall_before + time.perf_counter() - clock,
                     })
-                bar.update(round(model.time_days - bar.n, 6))
+                bar.update(round(spinup + model.time_days - bar.n, 6))
         model.collect(force=model.time_days > model._last_collect_day)
     except BaseException:
         writer.close()  # the partial file and the last checkpoint stay for --resume

@@ -14,10 +14,14 @@ prints each figure beside its target:
 - treatments in postmenopausal T2DM: the direction of each (deferoxamine lowers
   ferroptotic deaths, anti-TNF lowers the loss, alendronate raises BMD, ...).
 
-The default is a 60^3 block (1.2 mm) for 4 years with 3 seeds per arm: about 10 min
-per replicate on one core, so the three base arms take about 50 min on 2 cores and all
-15 arms about 4 h. ``--years 1 --seeds 1`` is a quick look. Arms are paired by seed (every
-run starts from the same synthetic block and the seed sets the cells' random stream).
+The default is a 60^3 block (1.2 mm) for 4 years with 3 seeds per arm, each arm starting from
+its scenario's spin-up (``time.spinup_days``, 2 years in configs/premenopausal.toml: remodelling before
+day 0 under the inputs of day 0). Arms whose scenarios differ only after day 0 share a seed's spin-up
+(premenopausal and postmenopausal; pm_t2dm and its treatments): it is simulated once, saved in the
+cache and branched from (:func:`spinup_key`), bit for bit the run that spun up itself. About 10 min per
+simulated 4 years on one core, so the three base arms take about 1.5 h on 2 cores and all 15 arms
+about 4.5 h. ``--years 1 --seeds 1`` is a quick look. Arms are paired by seed (every run starts from the
+same synthetic block and the seed sets the cells' random stream).
 
 A 60^3 block sees only 1-5 BMUs a year and each open cavity is several percent of its
 trabecular bone, so the direct figures (the replicate mean of each series, with its
@@ -34,14 +38,15 @@ period): a BMU's refill deficit is the pore it leaves. The last line is one JSON
 figures, their standard errors, the renewal figures and theirs, ``judged_on`` (which estimate
 each target was judged on), ``targets_met`` and ``bmu_balance``.
 
-Every finished replicate is saved in ``--cache`` (default ``runs/calibration``) under a
+Every finished replicate (and spin-up) is saved in ``--cache`` (default ``runs/calibration``) under a
 key made of the arm, seed, length, resolved scenario and the simulator's source, so an
 interrupted calibration resumes where it stopped and a rerun with more arms or seeds
 simulates only what is new. ``--cache ''`` turns the cache off.
 
 For many replicates (a cluster), run ``scripts/calibration_batch.toml`` with ``abm batch``
 (local pool or ``--cluster``, resumable) and read its figures with ``--from-batch
-batches/disease_calibration``: replicates stand in for seeds.
+batches/disease_calibration``: replicates stand in for seeds. Run files keep no BMU log, so the
+renewal estimator then cannot see the BMUs in progress at day 0 (their refill goes into the shared drift).
 
 Usage: python scripts/calibrate_disease.py [--arms premenopausal postmenopausal ...] [--years 4]
        [--seeds 3] [--size 60] [--workers 2] [--set KEY=VALUE ...] [--cache DIR]
@@ -70,7 +75,7 @@ TREATMENTS = (
 )
 SERIES = ("abmd_g_cm2", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "bv_tv", "porosity", "cortical_porosity", "marrow_adiposity",
           "resorbed_um3_per_day", "formed_um3_per_day", "deaths_osteoblast_ferroptosis", "matrix_age_products_au",
-          "bmu_activations", "expected_bmu_activations", "bmu_activations_inhibited_by_glucose")
+          "bmu_activations", "expected_bmu_activations", "bmu_activations_inhibited_by_glucose", "n_lining", "mean_opg")
 # the BMU log kept with each replicate: per BMU, the days it opened, first and last resorbed, first and
 # last formed and closed (nan: not yet), voxels resorbed and formed, the voxels it may form (refill fraction
 # of the resorbed, at the end of the run) and whether its site is cortical
@@ -78,22 +83,77 @@ BMU_DAYS = ("opened", "resorb_first", "resorb_last", "form_first", "form_last", 
 BMU_LOG = (*BMU_DAYS, "resorbed_voxels", "formed_voxels", "quota_voxels", "cortical")
 
 
-def _scenario(arm: str, size: int, overrides: tuple[str, ...]):
+def _scenario(arm: str, size: int, overrides: tuple[str, ...], seed: int | None = None):
     from abm.config import load_scenario
 
-    return load_scenario(CONFIGS / f"{arm}.toml", [f"geometry.shape_voxels=[{size}, {size}, {size}]", *overrides])
+    extra = [] if seed is None else [f"seed={seed}"]
+    return load_scenario(CONFIGS / f"{arm}.toml", [f"geometry.shape_voxels=[{size}, {size}, {size}]", *overrides, *extra])
+
+
+def _source_digest(digest) -> None:
+    import abm
+
+    for path in sorted(Path(abm.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+
+
+def spinup_key(arm: str, seed: int, size: int, overrides: tuple[str, ...] = ()) -> str | None:
+    """Cache key of a replicate's spin-up (``time.spinup_days`` before day 0), or None without one.
+
+    The spin-up sees every schedule at its value before day 0, so arms whose scenarios differ only in their
+    schedules after day 0 (premenopausal and postmenopausal; pm_t2dm and its treatments) have the same
+    spin-up, bit for bit: the key is the scenario without its name, description, length and schedules,
+    plus the inputs and doses before day 0, the seed and the simulator's source."""
+    scenario = _scenario(arm, size, overrides, seed)
+    before = -scenario.time.spinup_days
+    if not before:
+        return None
+    data = scenario.model_dump(mode="json")
+    for name in ("name", "description", "systemic", "treatments"):
+        data.pop(name, None)
+    data["time"].pop("days", None)
+    data["before_day_0"] = [scenario.systemic.at(before), scenario.treatments.at(before)]
+    digest = hashlib.sha256(f"spinup|{seed}|{json.dumps(data, sort_keys=True)}|".encode())
+    _source_digest(digest)
+    return f"spinup_s{seed}_{digest.hexdigest()[:16]}"
+
+
+def spun_up_model(arm: str, seed: int, size: int, overrides: tuple[str, ...] = (), cache: str = ""):
+    """A model of the arm at day 0: its spin-up read from ``cache`` (any arm with the same :func:`spinup_key`
+    may have written it) or simulated (and then saved there)."""
+    from abm.io.checkpoint import read_checkpoint, write_checkpoint
+    from abm.model import BoneModel
+
+    scenario = _scenario(arm, size, overrides, seed)
+    key = spinup_key(arm, seed, size, overrides) if cache else None
+    path = Path(cache) / f"{key}.h5" if key else None
+    if path is not None and path.exists():
+        return BoneModel.from_checkpoint(scenario, *read_checkpoint(path))
+    model = BoneModel(scenario)
+    while model.steps < model.spinup_steps:
+        model.step()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_checkpoint(path, *model.checkpoint())  # atomic: a killed spin-up leaves no file
+    return model
+
+
+def spin_up_cached(arm: str, seed: int, size: int, overrides: tuple[str, ...] = (), cache: str = "") -> None:
+    """Simulate and save one replicate's spin-up unless it is in ``cache`` (a fresh process per call)."""
+    import numba
+
+    numba.set_num_threads(1)
+    spun_up_model(arm, seed, size, overrides, cache)
 
 
 def replicate_key(arm: str, seed: int, days: float, size: int, overrides: tuple[str, ...] = ()) -> str:
     """Cache key of one replicate: arm, seed, length, the saved series, the resolved scenario and the
     simulator's source."""
-    import abm
     from abm.config.loader import to_toml
 
     digest = hashlib.sha256(f"{arm}|{seed}|{days!r}|{','.join(SERIES)}|".encode())
-    digest.update(to_toml(_scenario(arm, size, overrides)).encode())
-    for path in sorted(Path(abm.__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
+    digest.update(to_toml(_scenario(arm, size, overrides, seed)).encode())
+    _source_digest(digest)
     return f"{arm}_s{seed}_{digest.hexdigest()[:16]}"
 
 
@@ -111,7 +171,7 @@ def run_cached(arm: str, seed: int, days: float, size: int, overrides: tuple[str
                         for name in BMU_LOG}
             return {"arm": arm, "seed": seed, "days": saved["days"], "wall_s": float(saved["wall_s"]), "cached": True,
                     "series": {name: saved[f"series/{name}"] for name in SERIES}, "bmus": bmus}
-    result = run_one(arm, seed, days, size, overrides)
+    result = run_one(arm, seed, days, size, overrides, cache)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     with open(partial, "wb") as f:  # written whole, then renamed: a killed run leaves no half file
@@ -122,15 +182,13 @@ def run_cached(arm: str, seed: int, days: float, size: int, overrides: tuple[str
     return result
 
 
-def run_one(arm: str, seed: int, days: float, size: int, overrides: tuple[str, ...] = ()) -> dict:
-    """One replicate of one arm in this (fresh) process."""
+def run_one(arm: str, seed: int, days: float, size: int, overrides: tuple[str, ...] = (), cache: str = "") -> dict:
+    """One replicate of one arm in this (fresh) process, from its spin-up (shared through ``cache``) to ``days``."""
     import numba
 
-    from abm.model import BoneModel
-
     numba.set_num_threads(1)
-    model = BoneModel(_scenario(arm, size, overrides), seed=seed)
     start = time.perf_counter()
+    model = spun_up_model(arm, seed, size, overrides, cache)
     for _ in range(int(round(days * 24 / model.dt_h))):
         model.step()
     frame = model.datacollector.get_model_vars_dataframe()
@@ -249,6 +307,9 @@ def paired(runs: list[dict], arm: str, ref: str, figure) -> tuple[float, float]:
 # which estimates the same mean as the replicate average without the count noise. m (one per arm) and d
 # are fitted by least squares over all replicates of the compared arms (m piecewise linear in BMU age,
 # smooth, constant after PROFILE_KNOTS[-1] days: a finished BMU keeps its balance; d quadratic).
+# A run that starts from a spin-up has BMUs in progress at day 0 (opened at s_i < 0, from its BMU log):
+# they enter as m(t - s_i) - m(-s_i), what they still do after day 0, in the fit and, as realised (they are
+# the state the run starts from, shared by the arms that share the spin-up), in the expected path.
 # Standard errors: jackknife over seeds.
 PROFILE_KNOTS = np.r_[np.arange(0.0, 360.0, 15.0), np.arange(360.0, 541.0, 60.0)]
 PROFILE_SMOOTHING = 1.0  # weight of the second-difference penalty on m (units of the series squared)
@@ -256,7 +317,10 @@ FIT_EVERY_DAYS = 3.0
 
 
 def activation_days(run: dict) -> np.ndarray:
-    """Day of every realised BMU activation (one entry per BMU), from the cumulative count series."""
+    """Day of every realised BMU activation (one entry per BMU): from the BMU log when the run has one
+    (exact, and with the BMUs opened in the spin-up, before day 0), else from the cumulative count series."""
+    if run.get("bmus") is not None and np.isfinite(run["bmus"]["opened"]).all():
+        return np.sort(np.asarray(run["bmus"]["opened"], float))
     count = np.nan_to_num(run["series"]["bmu_activations"])
     new = np.diff(count, prepend=0.0).round().astype(np.int64)
     return np.repeat(run["days"], np.maximum(new, 0))
@@ -292,7 +356,8 @@ def fit_bmu_profiles(arms: list[list[dict]], change) -> tuple[list[np.ndarray], 
             y = np.asarray(change(run), float)[keep]
             ok = np.isfinite(y)
             block = np.zeros((len(t), n_m * len(arms) + n_d))
-            block[:, a * n_m:(a + 1) * n_m] = _profile_basis(t[:, None] - activation_days(run)[None, :]).sum(axis=1)
+            opened = activation_days(run)[None, :]  # what each BMU does after day 0
+            block[:, a * n_m:(a + 1) * n_m] = (_profile_basis(t[:, None] - opened) - _profile_basis(-opened)).sum(axis=1)
             block[:, n_m * len(arms):] = _drift_basis(t)
             rows.append(block[ok])
             values.append(y[ok])
@@ -326,9 +391,13 @@ def expected_changes(arms: list[list[dict]], change) -> list[np.ndarray]:
     paths = []
     for runs, m in zip(arms, profiles, strict=True):
         days = runs[0]["days"]
-        age = days[:, None] - days[None, :]  # t - s for every pair of samples
-        profile = np.where(age < 0, 0.0, np.interp(age, PROFILE_KNOTS, np.r_[0.0, m]))
-        paths.append(_drift_basis(days) @ drift + profile @ hazard_increments(runs))
+        def m_at(age: np.ndarray, m: np.ndarray = m) -> np.ndarray:
+            return np.where(age < 0, 0.0, np.interp(age, PROFILE_KNOTS, np.r_[0.0, m]))
+        profile = m_at(days[:, None] - days[None, :])  # t - s for every pair of samples
+        before = [opened[opened < 0] for opened in map(activation_days, runs)]  # BMUs in progress at day 0
+        in_progress = np.mean([(m_at(days[:, None] - s[None, :]) - m_at(-s)[None, :]).sum(axis=1) for s in before],
+                              axis=0)
+        paths.append(_drift_basis(days) @ drift + profile @ hazard_increments(runs) + in_progress)
     return paths
 
 
@@ -425,8 +494,21 @@ def main() -> None:
         shape = "batch " + str(args.from_batch)
     else:
         days = 365.25 * args.years
-        jobs = [(arm, seed) for arm in args.arms for seed in range(args.seeds)]
+        jobs = [(arm, seed) for seed in range(args.seeds) for arm in args.arms]  # whole seeds first
         n = len(jobs)
+        # first the spin-ups that replicates still to simulate need, one per key (arms that share one would
+        # otherwise simulate it side by side)
+        first: dict[str, tuple[str, int]] = {}
+        if args.cache:
+            for arm, seed in jobs:
+                if (Path(args.cache) / f"{replicate_key(arm, seed, days, args.size, tuple(args.set))}.npz").exists():
+                    continue
+                key = spinup_key(arm, seed, args.size, tuple(args.set))
+                if key and not (Path(args.cache) / f"{key}.h5").exists():
+                    first.setdefault(key, (arm, seed))
+        with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+            list(pool.map(spin_up_cached, [a for a, _ in first.values()], [s for _, s in first.values()],
+                          [args.size] * len(first), [tuple(args.set)] * len(first), [args.cache] * len(first)))
         with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
             runs = list(pool.map(run_cached, [a for a, _ in jobs], [s for _, s in jobs], [days] * n, [args.size] * n,
                                  [tuple(args.set)] * n, [args.cache] * n))

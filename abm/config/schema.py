@@ -162,6 +162,13 @@ class Time(Section):
         6.0, gt=0, le=48, description="interval between field solves, hours (a multiple of dt_hours; fields are quasi-steady)"
     )
     days: float = Field(7.0, ge=0, le=36500, description="simulated duration, days")
+    spinup_days: float = Field(
+        0.0, ge=0, le=36500,
+        description="days the block remodels before day 0 under the inputs it has then (every schedule held at its"
+        " value before day 0), so that a run starts from remodelling in progress (BMUs at every stage, the lining"
+        " cells and the OPG they secrete) rather than from a block with no cells on its surfaces; not recorded:"
+        " time series, snapshots and counters start at day 0 and BMUs opened during it have negative days",
+    )
 
     @model_validator(mode="after")
     def _field_step_is_a_multiple(self) -> "Time":

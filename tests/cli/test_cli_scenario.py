@@ -24,7 +24,7 @@ def test_validate_prints_every_error_one_per_line_and_exits_2(tmp_path, capsys):
     assert captured.out == ""
     assert captured.err.splitlines() == [
         "seed: out of range (got -3, allowed an integer >= 0)",
-        "time.dt_hour: unknown key, did you mean 'dt_hours'? (got 2, allowed keys: dt_hours, field_dt_hours, days)",
+        "time.dt_hour: unknown key, did you mean 'dt_hours'? (got 2, allowed keys: dt_hours, field_dt_hours, days, spinup_days)",
         "solver.rel_tol: out of range (got 0.5, allowed a number > 0 and <= 0.01)",
     ]
 

@@ -96,6 +96,21 @@ def test_sigkilled_run_resumes_bitwise(tmp_path, uninterrupted):
     _assert_same_run(tmp_path / "baseline.h5", uninterrupted)
 
 
+def test_a_run_killed_in_its_spinup_resumes_bitwise_and_records_from_day_0(tmp_path):
+    scenario = _scenario("time.spinup_days=6", "time.days=4")
+    whole = run_scenario(scenario, tmp_path / "whole").path
+    with open_run(whole) as run:  # the spin-up is not recorded: snapshots and series start at day 0
+        assert run.snapshot_times.tolist() == [0.0, 2.0, 4.0]
+        assert run.timeseries.index[0] == 0.0 and run.timeseries["bmu_activations"].iloc[0] == 0
+    stopped = tmp_path / "stopped"
+    run_scenario(scenario, stopped, stop_after_steps=24 * 5)  # day -1: the checkpoint of day -2 exists
+    _, meta = read_checkpoint(stopped / "baseline.checkpoint.h5")
+    assert meta["model"]["steps"] == 24 * 4 and meta["n_snapshots"] == 0
+    resumed = run_scenario(scenario, stopped, resume=True)
+    assert resumed.resumed_from_day == -2.0
+    _assert_same_run(resumed.path, whole)
+
+
 def test_resume_needs_a_checkpoint_and_the_same_config(tmp_path, capsys):
     args = ["run", str(BASELINE), "--out", str(tmp_path), "--quiet", *sum((["--set", s] for s in SMALL), [])]
     assert main([*args, "--resume"]) == 2

@@ -34,7 +34,7 @@ def test_baseline_is_valid(baseline_path):
 
 def test_unknown_key_suggests_the_near_one():
     assert errors_of({"time": {"dt_hour": 2}}) == [
-        "time.dt_hour: unknown key, did you mean 'dt_hours'? (got 2, allowed keys: dt_hours, field_dt_hours, days)"
+        "time.dt_hour: unknown key, did you mean 'dt_hours'? (got 2, allowed keys: dt_hours, field_dt_hours, days, spinup_days)"
     ]
 
 

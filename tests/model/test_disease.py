@@ -15,7 +15,7 @@ from abm.geometry import Tissue
 from abm.model import BoneModel
 from tests.conftest import REPO
 
-SMALL = ["geometry.shape_voxels=[48, 48, 48]", "geometry.synthetic.cortical_faces=[]"]
+SMALL = ["geometry.shape_voxels=[48, 48, 48]", "geometry.synthetic.cortical_faces=[]", "time.spinup_days=0"]
 
 
 def _model(config: str = "premenopausal", *overrides: str) -> BoneModel:
