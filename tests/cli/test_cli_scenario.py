@@ -37,7 +37,7 @@ def test_validate_applies_overrides(baseline_path, capsys):
 def test_config_prints_the_resolved_scenario(baseline_path, capsys):
     assert main(["config", str(baseline_path), "--set", "time.days=3", "--set", "fields.opg.decay_per_s=2e-4"]) == 0
     resolved = tomllib.loads(capsys.readouterr().out)
-    assert resolved["time"] == {"dt_hours": 1.0, "field_dt_hours": 12.0, "days": 3.0}
+    assert resolved["time"] == {"dt_hours": 1.0, "field_dt_hours": 12.0, "days": 3.0, "spinup_days": 0.0}
     assert resolved["fields"]["opg"]["decay_per_s"] == 2e-4
     assert resolved["geometry"]["synthetic"]["mineral_fraction"] == 0.9  # defaults are printed too
 
