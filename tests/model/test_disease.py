@@ -126,6 +126,48 @@ def test_insulin_resistance_and_hyperglycaemia_shift_bmsc_fate_from_bone_to_fat(
     assert fat["hyperglycaemic"] > 1.5 * fat["healthy"]
 
 
+def _opg_rules(scenario, kind: str, insulin_resistance: float, seed: int = 0) -> np.ndarray:
+    """A cell type's OPG secretion from its rules, for random signals with the given insulin resistance."""
+    from abm.rules import catalogue
+    from abm.rules.table import compile_rules
+
+    rules = compile_rules(scenario, kind)
+    signals = np.random.default_rng(seed).random((200, len(catalogue.signals(scenario))))
+    signals[:, catalogue.signals(scenario).index("insulin_resistance")] = insulin_resistance
+    return rules.evaluate(signals)[:, rules.index("secretion_per_s.opg")]
+
+
+def test_insulin_resistance_raises_osteoblast_lineage_opg_and_lowers_activation():
+    # Ferron 2010, Wei 2014: insulin signalling in osteoblasts lowers OPG; resistance raises it, resorption falls
+    opg = {name: _bmsc_behaviour("premenopausal", "secretion_per_s.opg", *o)
+           for name, o in (("healthy", ()), ("resistant", ("systemic.insulin_sensitivity=0.5",)))}
+    assert opg["resistant"] == pytest.approx(2.0 * opg["healthy"])  # 2.5 -> 5.0 at half maximum
+    scenario = load_scenario(REPO / "configs" / "premenopausal.toml", SMALL)
+    assert np.all(_opg_rules(scenario, "osteoblast", 0.5) > 1.1 * _opg_rules(scenario, "osteoblast", 0.0))
+    healthy = _steps(_model(), 49)
+    resistant = _steps(_model("premenopausal", "systemic.insulin_sensitivity=0.5"), 49)
+    assert resistant.fields.field("opg").mean() > 1.5 * healthy.fields.field("opg").mean()
+    assert _activation_per_day(resistant) < 0.7 * _activation_per_day(healthy)
+
+
+def test_insulin_resistance_rules_are_exactly_neutral_in_an_insulin_sensitive_adult():
+    # the non-diabetic arms do not change, bit for bit, with these rows (their signal is exactly 0)
+    from abm.config.schema import Scenario
+
+    scenario = load_scenario(REPO / "configs" / "premenopausal.toml", SMALL)
+    data = scenario.model_dump()
+    for kind in ("bmsc", "osteoblast"):
+        data["rules"][kind] = [r for r in data["rules"][kind]
+                               if (r["signal"], r["behaviour"]) != ("insulin_resistance", "secretion_per_s.opg")]
+    without = Scenario.model_validate(data)
+    assert len(without.rules.osteoblast) == len(scenario.rules.osteoblast) - 1
+    for kind in ("bmsc", "osteoblast"):
+        assert np.array_equal(_opg_rules(scenario, kind, 0.0), _opg_rules(without, kind, 0.0))
+        assert not np.array_equal(_opg_rules(scenario, kind, 0.3), _opg_rules(without, kind, 0.3))
+    with_rows, without_rows = (_steps(BoneModel(s, seed=3), 25) for s in (scenario, without))
+    assert np.array_equal(with_rows.fields.field("opg"), without_rows.fields.field("opg"))
+
+
 def test_raloxifene_acts_as_partial_estrogen():
     rankl = {}
     for name, extra in (("post", ()), ("raloxifene", ("treatments.raloxifene=1",))):
