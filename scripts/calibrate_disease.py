@@ -572,19 +572,22 @@ def main() -> None:
         return renewal_pair(arm, ref, cumulative(name), lambda ea, eb, d, a, b: 100.0 * (ea[-1] / eb[-1] - 1.0)
                             if eb[-1] else float("nan"))
 
+    def change(name: str, start: float, stop: float, arm: str = "postmenopausal",
+               ref: str = "premenopausal") -> tuple[float, float]:
+        """Difference of the arms' rates of change of ``name`` between ``start`` and ``stop``, %/yr."""
+        return paired(runs, arm, ref, lambda a, b: (
+            rate_percent_per_year(a["days"], a["series"][name], start, stop)
+            - rate_percent_per_year(b["days"], b["series"][name], start, stop)))
+
+    def renewal_change(name: str, start: float, stop: float, arm: str = "postmenopausal",
+                       ref: str = "premenopausal") -> tuple[float, float] | None:
+        return renewal_pair(arm, ref, relative_change(name), lambda ea, eb, d, a, b: (
+            rate_percent_per_year(d, 100.0 + ea, start, stop) - rate_percent_per_year(d, 100.0 + eb, start, stop)))
+
     if {"premenopausal", "postmenopausal"} <= set(args.arms):
         # SWAN measured spine aBMD, which DXA takes mostly from trabecular bone; the block's cortex (a third
         # of a 60^3 block, half its mineral) barely remodels and would dilute the loss, so the figure is the
         # trabecular compartment's vBMD; the whole-block aBMD change is printed beside it.
-        def change(name: str, start: float, stop: float) -> tuple[float, float]:
-            return paired(runs, "postmenopausal", "premenopausal", lambda a, b: (
-                rate_percent_per_year(a["days"], a["series"][name], start, stop)
-                - rate_percent_per_year(b["days"], b["series"][name], start, stop)))
-
-        def renewal_change(name: str, start: float, stop: float) -> tuple[float, float] | None:
-            return renewal_pair("postmenopausal", "premenopausal", relative_change(name), lambda ea, eb, d, a, b: (
-                rate_percent_per_year(d, 100.0 + ea, start, stop) - rate_percent_per_year(d, 100.0 + eb, start, stop)))
-
         early = add("estrogen_loss_early_pct_per_year", "trabecular BMD change, years 0-2, %/yr (post - pre)",
                     change("trabecular_vbmd_mg_cm3", 0, min(730, days)), "-3.3 .. -2.5",
                     renewal_change("trabecular_vbmd_mg_cm3", 0, min(730, days)))
@@ -628,6 +631,16 @@ def main() -> None:
         t2dm_deaths = add("t2dm_ferroptotic_ob_deaths_per_day", "ferroptotic OB deaths/day, T2DM", deaths["t2dm"],
                           "> healthy")
         targets["t2dm_more_ferroptotic_ob_deaths"] = bool(t2dm_deaths > deaths["premenopausal"][0])
+    if {"t2dm", "pm_t2dm", "postmenopausal"} <= set(args.arms):
+        # the target population: estrogen loss on a diabetic skeleton (no target of its own in the issue;
+        # diabetic postmenopausal women keep an aBMD equal or higher than non-diabetic ones, Vestergaard 2007)
+        trabecular = "trabecular_vbmd_mg_cm3"
+        add("pm_t2dm_estrogen_loss_early_pct_per_year", "  in T2DM: trabecular BMD, years 0-2, %/yr (pm_t2dm - t2dm)",
+            change(trabecular, 0, min(730, days), "pm_t2dm", "t2dm"), "(no target)",
+            renewal_change(trabecular, 0, min(730, days), "pm_t2dm", "t2dm"))
+        add("pm_t2dm_vs_postmenopausal_abmd_pct", "PM-T2DM vs postmenopausal: abmd, %",
+            relative("pm_t2dm", "postmenopausal", "abmd_g_cm2", 365.0), "(no target; T2DM: 0 .. +5 %)",
+            renewal_level("pm_t2dm", "postmenopausal", "abmd_g_cm2", True, 365.0))
     balances: dict[str, dict[str, dict[str, float | None]]] = {}
     for arm in args.arms:
         for compartment in ("trabecular", "cortical"):

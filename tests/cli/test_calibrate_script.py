@@ -150,6 +150,34 @@ def test_figures_from_a_batch_folder_recover_known_slopes_and_differences(calib,
     assert set(result["judged_on"].values()) == {"direct"}
 
 
+def test_the_postmenopausal_t2dm_arm_is_compared_with_t2dm_and_postmenopausal(calib, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    days = np.arange(0.0, 1461.0 + 1, 30.0)
+    years = days / 365.25
+    runs = []
+    for arm in ("premenopausal", "postmenopausal", "t2dm", "pm_t2dm"):
+        for seed in (0, 1):
+            # estrogen loss costs 2 %/yr of trabecular BMD in the diabetic arm for two years; its aBMD is 3 %
+            # above the postmenopausal arm's
+            loss = np.where(years <= 2, 2.0 * years, 4.0) if arm == "pm_t2dm" else 0 * years
+            series = {name: np.full(len(days), 1.0 + seed) for name in calib.SERIES}
+            series["trabecular_vbmd_mg_cm3"] = 500.0 * (1 - loss / 100)
+            series["abmd_g_cm2"] = np.full(len(days), (1.03 if arm == "pm_t2dm" else 1.0) * (1 + seed))
+            series["expected_bmu_activations"] = np.full(len(days), np.nan)
+            runs.append({"arm": arm, "seed": seed, "days": days, "series": series})
+    _write_batch(tmp_path, runs)
+    out = subprocess.run([sys.executable, str(SCRIPT), "--from-batch", str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["figures"]["pm_t2dm_estrogen_loss_early_pct_per_year"] == pytest.approx(-2.0, abs=0.05)
+    assert result["figures"]["pm_t2dm_vs_postmenopausal_abmd_pct"] == pytest.approx(3.0)
+    assert not any(key.startswith("pm_t2dm") for key in result["targets_met"])  # informative rows, no target
+    assert "PM-T2DM vs postmenopausal: abmd, %" in out
+
+
 def _write_batch(folder, runs: list[dict]) -> None:
     import pandas as pd
 
