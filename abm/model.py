@@ -46,7 +46,7 @@ METRICS = (
 )
 
 #: Bone quality and the systemic inputs as the model saw them.
-QUALITY_AND_INPUTS = ("matrix_age_products_au", "estrogen", "glucose_mM", "insulin_sensitivity")
+QUALITY_AND_INPUTS = ("matrix_age_products_au", "estrogen", "glucose_mM", "insulin_sensitivity", "pth_pg_mL")
 
 #: Slower trabecular microarchitecture, measured every ``output.morphometry_interval_days`` (NaN between).
 MICROARCHITECTURE = ("tb_th_um", "tb_sp_um", "tb_n_per_mm", "conn_d_per_mm3")
@@ -75,7 +75,7 @@ UNITS = {
     "bmus_arrested_in_reversal": "BMUs (cumulative)",
     "osteocytes_formed": "cells (cumulative)",
     "matrix_age_products_au": "a.u.", "estrogen": "fraction of premenopausal", "glucose_mM": "mM",
-    "insulin_sensitivity": "1",
+    "insulin_sensitivity": "1", "pth_pg_mL": "pg/mL",
     "tb_th_um": "um", "tb_sp_um": "um", "tb_n_per_mm": "1/mm", "conn_d_per_mm3": "1/mm^3",
     **{name: "cells/d" for name in DEATHS},
 }
@@ -189,6 +189,7 @@ class BoneModel(mesa.Model):
         f.source[...] = self._secretion
         f.uptake[...] = self._uptake
         matrix_rankl = sig.rank.matrix_rankl_per_s * (1.0 + sig.estrogen.matrix_rankl_gain * self.estrogen_loss)
+        matrix_rankl *= sig.pth.matrix_rankl_factor(self.systemic["pth_pg_mL"])  # exactly 1 at the reference PTH
         f.source[self.field_index["rankl"]][self.state.label == Tissue.BONE] += matrix_rankl
         self._systemic_supply()
         tnf = self.field_index.get("tnf_alpha")
@@ -886,6 +887,7 @@ class BoneModel(mesa.Model):
             "estrogen": self.systemic["estrogen"],
             "glucose_mM": self.systemic["glucose_mM"],
             "insulin_sensitivity": self.systemic["insulin_sensitivity"],
+            "pth_pg_mL": self.systemic["pth_pg_mL"],
             **self._microarchitecture(),
             **{name: delta[name] / elapsed_days for name in DEATHS},
             **self._field_means(s.label == Tissue.MARROW),

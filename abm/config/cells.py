@@ -219,6 +219,32 @@ class HyperglycaemiaModule(Section):
     )
 
 
+class PTHModule(Section):
+    """Endogenous parathyroid hormone (the systemic input ``pth_pg_mL``): it sets osteocytic RANKL.
+
+    PTH receptor signalling in osteocytes drives the RANKL gene (Ben-awadh 2014, Endocrinology
+    155:2797; O'Brien 2008, PLoS One 3:e2942), so osteocytic (matrix) RANKL is multiplied by
+    max(0, 1 + matrix_rankl_gain x (pth / reference - 1)). Serum PTH is lower in T2DM (35 against 47
+    pg/mL, He 2024 Int J Endocrinol 8414689; Yamamoto 2012 JCEM 97:1277, where lower PTH went with
+    lower bone formation). Continuous endogenous PTH only: intermittent teriparatide is a treatment.
+    """
+
+    reference_pg_mL: float = Field(
+        47.0, gt=0, le=1000,
+        description="serum intact PTH at which matrix_rankl_per_s applies, pg/mL (healthy controls' median 47,"
+        " He 2024)",
+    )
+    matrix_rankl_gain: float = Field(
+        1.0, ge=0, le=10,
+        description="relative change of osteocytic RANKL per relative change of serum PTH (1: proportional within"
+        " the physiological range; an assumption: PTH induces osteocytic RANKL, Ben-awadh 2014)",
+    )
+
+    def matrix_rankl_factor(self, pth_pg_mL: float) -> float:
+        """Multiplier of osteocytic RANKL at serum PTH ``pth_pg_mL`` (exactly 1 at the reference)."""
+        return max(0.0, 1.0 + self.matrix_rankl_gain * (pth_pg_mL / self.reference_pg_mL - 1.0))
+
+
 class Signalling(Section):
     """Mechanistic signalling modules that derive signals for the rules."""
 
@@ -228,6 +254,7 @@ class Signalling(Section):
     estrogen: EstrogenModule = Field(default_factory=EstrogenModule)
     glycation: GlycationModule = Field(default_factory=GlycationModule)
     hyperglycaemia: HyperglycaemiaModule = Field(default_factory=HyperglycaemiaModule)
+    pth: PTHModule = Field(default_factory=PTHModule)
 
 
 class Mineralisation(Section):

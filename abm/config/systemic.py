@@ -14,7 +14,7 @@ from abm.config.schedules import Schedule, bounds
 from abm.config.schema_base import Section
 
 #: Largest allowed value of the bounded inputs.
-_RANGES = {"glucose_mM": 40.0, "hba1c_percent": 20.0, "insulin_sensitivity": 1.5, "estrogen": 1.5, "fat_inflammation": 10.0, "vitamin_d_nM": 500.0}
+_RANGES = {"glucose_mM": 40.0, "hba1c_percent": 20.0, "insulin_sensitivity": 1.5, "estrogen": 1.5, "fat_inflammation": 10.0, "vitamin_d_nM": 500.0, "pth_pg_mL": 1000.0}
 
 #: Fasting plasma glucose of a healthy adult, mM: the level below which there is no hyperglycaemia.
 NORMAL_GLUCOSE_MM = 5.5
@@ -56,8 +56,14 @@ class Systemic(Section):
     vitamin_d_nM: Schedule = Field(
         75.0, json_schema_extra=_allowed('vitamin_d_nM'), validate_default=True, description="serum 25(OH)D, nM (sufficient >= 75, deficient < 50)",
     )
+    pth_pg_mL: Schedule = Field(
+        47.0, json_schema_extra=_allowed('pth_pg_mL'), validate_default=True, description="serum intact PTH,"
+        " pg/mL (reference range about 15-65; healthy 47, T2DM 35, He 2024): sets osteocytic RANKL"
+        " (signalling.pth); not derived from vitamin D, so give a deficient scenario its raised PTH here",
+    )
 
-    @field_validator("glucose_mM", "hba1c_percent", "insulin_sensitivity", "estrogen", "fat_inflammation", "vitamin_d_nM")
+    @field_validator("glucose_mM", "hba1c_percent", "insulin_sensitivity", "estrogen", "fat_inflammation", "vitamin_d_nM",
+                     "pth_pg_mL")
     @classmethod
     def _in_range(cls, schedule, info):  # noqa: ANN001 - pydantic hook
         if schedule is None:
@@ -88,4 +94,5 @@ class Systemic(Section):
             "estrogen": self.estrogen.at(days),
             "fat_inflammation": self.fat_inflammation.at(days),
             "vitamin_d_nM": self.vitamin_d_nM.at(days),
+            "pth_pg_mL": self.pth_pg_mL.at(days),
         }

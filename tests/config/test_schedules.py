@@ -45,6 +45,8 @@ def test_hba1c_gives_the_adag_average_glucose():
         ("systemic.glucose_mM={kind='ramp', start_value=5, end_value=9, start_days=10, end_days=5}",
          "systemic.glucose_mM.ramp: end_days must be after start_days (got 10 .. 5) (got a table, allowed a number in"
          " 0..40, or a schedule table (kind = constant, step, ramp, decline or table) whose values stay in that range)"),
+        ("systemic.pth_pg_mL=2000", "systemic.pth_pg_mL: out of range (got 2000, allowed a number in 0..1000, or a"
+         " schedule table (kind = constant, step, ramp, decline or table) whose values stay in that range)"),
         ("treatments.alendronate=-1", "treatments.alendronate: out of range (got -1, allowed a dose >= 0 (1 = standard"
          " dose), or a schedule table (kind = constant, step, ramp, decline or table))"),
     ],

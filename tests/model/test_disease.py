@@ -168,6 +168,24 @@ def test_insulin_resistance_rules_are_exactly_neutral_in_an_insulin_sensitive_ad
     assert np.array_equal(with_rows.fields.field("opg"), without_rows.fields.field("opg"))
 
 
+def test_low_pth_lowers_osteocytic_rankl_and_activation_and_the_reference_pth_is_exactly_neutral():
+    # PTH drives osteocytic RANKL (Ben-awadh 2014); serum PTH is lower in T2DM (He 2024; Yamamoto 2012)
+    from abm.config.cells import PTHModule
+
+    pth = PTHModule()
+    assert pth.matrix_rankl_factor(47.0) == 1.0 and pth.matrix_rankl_factor(35.0) == pytest.approx(35.0 / 47.0)
+    assert PTHModule(matrix_rankl_gain=2.0).matrix_rankl_factor(10.0) == 0.0  # never negative
+    assert load_scenario(REPO / "configs" / "t2dm.toml").systemic.pth_pg_mL.at(0) == 35.0
+    healthy, low = _model(), _model("premenopausal", "systemic.pth_pg_mL=35")
+    rankl = {name: float(m.fields.field("rankl").mean()) for name, m in (("healthy", healthy), ("low", low))}
+    assert rankl["low"] < 0.93 * rankl["healthy"]
+    assert _activation_per_day(low) < 0.93 * _activation_per_day(healthy)
+    # at the reference PTH the factor is exactly 1: the arms without a PTH of their own are unchanged bit for bit
+    with_pth, without = (_steps(_model("premenopausal", *o), 25) for o in ((), ("signalling.pth.matrix_rankl_gain=0",)))
+    assert np.array_equal(with_pth.fields.field("rankl"), without.fields.field("rankl"))
+    assert with_pth._metrics["pth_pg_mL"] == 47.0 and low._metrics["pth_pg_mL"] == 35.0  # recorded as a series
+
+
 def test_raloxifene_acts_as_partial_estrogen():
     rankl = {}
     for name, extra in (("post", ()), ("raloxifene", ("treatments.raloxifene=1",))):
