@@ -482,7 +482,7 @@ class BoneModel(mesa.Model):
             excess = np.maximum(g - NORMAL_GLUCOSE_MM, 0.0)
         if not len(sites) or hg.osteoclastogenesis_inhibition == 0 or not excess.any():
             return sites  # no draw: normoglycaemic runs keep their random stream
-        keep = self.rng.random(len(sites)) >= hg.osteoclastogenesis_inhibition * excess / (hg.half_max_mM + excess)
+        keep = self.rng.random(len(sites)) >= hg.inhibited_fraction(excess)
         self.totals["activations_inhibited_by_glucose"] += int(np.count_nonzero(~keep))
         return sites[keep]
 

@@ -380,9 +380,8 @@ def keep_probability(scenario, days: np.ndarray) -> np.ndarray:
     spin-ups of 2026-11-22)."""
     from abm.config.systemic import NORMAL_GLUCOSE_MM
 
-    hg = scenario.signalling.hyperglycaemia
     excess = np.maximum(np.array([scenario.systemic.glucose_at(float(d)) for d in days]) - NORMAL_GLUCOSE_MM, 0.0)
-    return 1.0 - hg.osteoclastogenesis_inhibition * excess / (hg.half_max_mM + excess)
+    return 1.0 - scenario.signalling.hyperglycaemia.inhibited_fraction(excess)
 
 
 def hazard_increments(runs: list[dict]) -> np.ndarray:

@@ -218,6 +218,10 @@ class HyperglycaemiaModule(Section):
         2.0, gt=0, le=100, description="glucose above 5.5 mM that gives half the inhibition, mM (assumption)"
     )
 
+    def inhibited_fraction(self, excess_mM):
+        """Share of BMU activations that glucose ``excess_mM`` above 5.5 mM stops (a number or an array)."""
+        return self.osteoclastogenesis_inhibition * excess_mM / (self.half_max_mM + excess_mM)
+
 
 class PTHModule(Section):
     """Endogenous parathyroid hormone (the systemic input ``pth_pg_mL``): it sets osteocytic RANKL.
