@@ -190,7 +190,11 @@ class BoneModel(mesa.Model):
         f.uptake[...] = self._uptake
         matrix_rankl = sig.rank.matrix_rankl_per_s * (1.0 + sig.estrogen.matrix_rankl_gain * self.estrogen_loss)
         matrix_rankl *= sig.pth.matrix_rankl_factor(self.systemic["pth_pg_mL"])  # exactly 1 at the reference PTH
-        f.source[self.field_index["rankl"]][self.state.label == Tissue.BONE] += matrix_rankl
+        bone = self.state.label == Tissue.BONE
+        f.source[self.field_index["rankl"]][bone] += matrix_rankl
+        if sig.rank.matrix_opg_per_s:  # osteocytic OPG: ties marrow OPG to bone, not only to lining cells
+            f.source[self.field_index["opg"]][bone] += sig.rank.matrix_opg_per_s * (
+                1.0 - sig.estrogen.matrix_opg_loss * self.estrogen_loss)
         self._systemic_supply()
         tnf = self.field_index.get("tnf_alpha")
         if tnf is not None and self._tnf_neutralised > 0:  # antibody clearance on top of decay

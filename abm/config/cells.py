@@ -140,6 +140,13 @@ class RankModule(Section):
     matrix_rankl_per_s: float = Field(
         0.002, ge=0, le=1e3, description="RANKL from osteocytes, per mineralised voxel, RANKL units/s"
     )
+    matrix_opg_per_s: float = Field(
+        0.0, ge=0, le=1e3,
+        description="OPG from osteocytes, per mineralised voxel, OPG units/s (osteocytes secrete OPG under"
+        " beta-catenin control, Kramer 2010 Mol Cell Biol 30:3071, and are a main source of the RANKL/OPG that"
+        " sets resorption, Nakashima 2011, Xiong 2011): OPG tied to bone, not to the lining cells that recent BMUs"
+        " leave. 0 keeps all OPG cellular (baseline)",
+    )
 
 
 class WntModule(Section):
@@ -170,6 +177,12 @@ class EstrogenModule(Section):
         " of premenopausal.toml it sets how much more often BMUs activate after menopause (about 2-3x,"
         " Recker 2004); calibrated with the estrogen-loss osteoblast apoptosis rule to the SWAN slopes"
         " (README calibration)",
+    )
+    matrix_opg_loss: float = Field(
+        0.5, ge=0, le=1,
+        description="osteocytic OPG (signalling.rank.matrix_opg_per_s) is multiplied by 1 - loss x estrogen_loss"
+        " (estrogen raises OPG in the osteoblast lineage, Hofbauer 1999 Endocrinology 140:4367; the osteoblast"
+        " OPG row of premenopausal.toml cuts OPG by about half at full loss, and osteocytes are assumed to follow)",
     )
     osteoclast_lifespan_gain: float = Field(
         0.5, ge=0, le=10,

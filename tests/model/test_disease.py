@@ -186,6 +186,29 @@ def test_low_pth_lowers_osteocytic_rankl_and_activation_and_the_reference_pth_is
     assert with_pth._metrics["pth_pg_mL"] == 47.0 and low._metrics["pth_pg_mL"] == 35.0  # recorded as a series
 
 
+def test_osteocytic_opg_raises_opg_in_bone_and_marrow_lowers_activation_and_falls_with_estrogen_loss():
+    # osteocytes secrete OPG (Kramer 2010; Nakashima 2011); estrogen raises OPG in the osteoblast lineage (Hofbauer 1999)
+    on = "signalling.rank.matrix_opg_per_s=0.05"
+    post = "systemic.estrogen=0.15"
+    runs = {name: _steps(_model("premenopausal", *o), 25)
+            for name, o in (("pre_off", ("signalling.rank.matrix_opg_per_s=0",)), ("pre_on", (on,)),
+                            ("post_off", (post, "signalling.rank.matrix_opg_per_s=0")), ("post_on", (on, post)))}
+    label = runs["pre_on"].state.label
+    bone, marrow = label == Tissue.BONE, label == Tissue.MARROW
+
+    def added(state: str) -> np.ndarray:  # the osteocytic share of the OPG field (the solve is linear in sources)
+        return runs[f"{state}_on"].fields.field("opg").astype(np.float64) - runs[f"{state}_off"].fields.field("opg")
+
+    pre, lost = added("pre"), added("post")
+    assert pre[bone].mean() > 1.5 * pre[marrow].mean() > 50.0  # made in bone, reaches the marrow
+    # estrogen loss 0.85 with matrix_opg_loss 0.5: the osteocytic OPG is 1 - 0.5 x 0.85 = 0.575 of premenopausal
+    assert lost[bone].mean() / pre[bone].mean() == pytest.approx(0.575, rel=1e-4)
+    rate = {name: _activation_per_day(model) for name, model in runs.items()}
+    assert rate["pre_on"] < 0.7 * rate["pre_off"]
+    # the estrogen-loss rise of activation is steeper when part of the OPG it removes is osteocytic
+    assert rate["post_on"] / rate["pre_on"] > 1.2 * rate["post_off"] / rate["pre_off"]
+
+
 def test_raloxifene_acts_as_partial_estrogen():
     rankl = {}
     for name, extra in (("post", ()), ("raloxifene", ("treatments.raloxifene=1",))):
