@@ -144,10 +144,16 @@ def test_insulin_resistance_raises_osteoblast_lineage_opg_and_lowers_activation(
     assert opg["resistant"] == pytest.approx(2.0 * opg["healthy"])  # 2.5 -> 5.0 at half maximum
     scenario = load_scenario(REPO / "configs" / "premenopausal.toml", SMALL)
     assert np.all(_opg_rules(scenario, "osteoblast", 0.5) > 1.1 * _opg_rules(scenario, "osteoblast", 0.0))
-    healthy = _steps(_model(), 49)
-    resistant = _steps(_model("premenopausal", "systemic.insulin_sensitivity=0.5"), 49)
+    # the cells' OPG (osteocytic OPG off) rises by half; with the osteocytes' share, which insulin does not
+    # touch, the marrow OPG rises less
+    cells_only = "signalling.rank.matrix_opg_per_s=0"
+    healthy = _steps(_model("premenopausal", cells_only), 49)
+    resistant = _steps(_model("premenopausal", cells_only, "systemic.insulin_sensitivity=0.5"), 49)
     assert resistant.fields.field("opg").mean() > 1.5 * healthy.fields.field("opg").mean()
     assert _activation_per_day(resistant) < 0.7 * _activation_per_day(healthy)
+    healthy, resistant = (_steps(_model("premenopausal", *o), 49) for o in ((), ("systemic.insulin_sensitivity=0.5",)))
+    assert 1.5 * healthy.fields.field("opg").mean() > resistant.fields.field("opg").mean() > 1.2 * healthy.fields.field("opg").mean()
+    assert _activation_per_day(resistant) < 0.8 * _activation_per_day(healthy)
 
 
 def test_insulin_resistance_rules_are_exactly_neutral_in_an_insulin_sensitive_adult():
