@@ -192,6 +192,9 @@ class BoneModel(mesa.Model):
         matrix_rankl *= sig.pth.matrix_rankl_factor(self.systemic["pth_pg_mL"])  # exactly 1 at the reference PTH
         bone = self.state.label == Tissue.BONE
         f.source[self.field_index["rankl"]][bone] += matrix_rankl
+        mvd = self.scenario.individual.microvascular_disease * sig.microvascular.cortical_rankl_gain
+        if mvd:  # hypoxic osteocytes of a poorly perfused cortex (none: the source is left bit for bit)
+            f.source[self.field_index["rankl"]][bone & self.state.cortical_mask] += matrix_rankl * mvd
         if sig.rank.matrix_opg_per_s:  # osteocytic OPG: ties marrow OPG to bone, not only to lining cells
             f.source[self.field_index["opg"]][bone] += sig.rank.matrix_opg_per_s * (
                 1.0 - sig.estrogen.matrix_opg_loss * self.estrogen_loss)

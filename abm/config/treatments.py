@@ -130,6 +130,10 @@ class Individual(Section):
         24.0, ge=12, le=70, description="body mass index; each 5 kg/m^2 above 25 adds 0.25 to the fat"
         " inflammatory load (assumption standing in for perirenal fat thickness)",
     )
+    microvascular_disease: float = Field(
+        0.0, ge=0, le=1, description="diabetic microvascular disease (1: established retinopathy, nephropathy or"
+        " neuropathy; 0: none); raises osteocytic RANKL in the cortex (signalling.microvascular)",
+    )
 
     @property
     def vitamin_d_response(self) -> float:

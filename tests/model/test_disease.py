@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from abm.cells import kernels as K
 from abm.cells.agents import OsteoblastStage
 from abm.config import load_scenario
 from abm.geometry import Tissue
@@ -213,6 +214,39 @@ def test_osteocytic_opg_raises_opg_in_bone_and_marrow_lowers_activation_and_fall
     assert rate["pre_on"] < 0.7 * rate["pre_off"]
     # the estrogen-loss rise of activation is steeper when part of the OPG it removes is osteocytic
     assert rate["post_on"] / rate["pre_on"] > 1.2 * rate["post_off"] / rate["pre_off"]
+
+
+def _surface_drive(model: BoneModel, where: np.ndarray) -> float:
+    """Exposed bone faces x RANK occupancy over the bone voxels of ``where`` (the activation hazard's sum)."""
+    rank = model.scenario.signalling.rank
+    rankl = np.where(where, model.fields.field("rankl"), 0.0).astype(np.float32)  # occupancy 0 elsewhere
+    slab = np.zeros(model.state.label.shape[0])
+    K.surface_drive(model.state.label, rankl, model.fields.field("opg"), rank.rankl_half_occupancy,
+                    rank.opg_binding_constant, slab)
+    return float(slab.sum())
+
+
+def test_microvascular_disease_raises_cortical_osteocytic_rankl_and_targets_activation_at_the_cortex():
+    # cortical bone is fed only by its canal vessels; with microvascular disease its osteocytes are hypoxic
+    # (HIF-1alpha raises RANKL, Knowles 2015) and cortical porosity is higher (Loeffler 2024, Shanbhogue 2016)
+    cortex = "geometry.synthetic.cortical_faces=['y_min']"
+    runs = {name: _steps(_model("premenopausal", cortex, *o), 13) for name, o in (
+        ("none", ()), ("inert", ("signalling.microvascular.cortical_rankl_gain=5",)),
+        ("mvd", ("individual.microvascular_disease=1", "signalling.microvascular.cortical_rankl_gain=2")))}
+    # without the disease the gain does nothing, bit for bit
+    assert np.array_equal(runs["none"].fields.field("rankl"), runs["inert"].fields.field("rankl"))
+    s = runs["none"].state
+    assert np.array_equal(s.label, runs["mvd"].state.label)  # no BMU has opened yet: same tissue
+    bone = s.label == Tissue.BONE
+    cortical, trabecular = s.cortical_mask, ~s.cortical_mask
+    ratio = runs["mvd"].fields.field("rankl").astype(np.float64) / runs["none"].fields.field("rankl")
+    rise = {where: ratio[bone & mask].mean() - 1.0 for where, mask in (("cortical", cortical), ("trabecular", trabecular))}
+    assert rise["cortical"] > 1.2  # osteocytic RANKL x 3 where it is made (+1.5), the cells' share unchanged
+    assert rise["trabecular"] < 0.2 * rise["cortical"]  # the marrow-fed trabeculae only see what diffuses over
+    gain = {where: _surface_drive(runs["mvd"], mask) / _surface_drive(runs["none"], mask)
+            for where, mask in (("cortical", cortical), ("trabecular", trabecular))}
+    assert gain["cortical"] > 1.5 and gain["cortical"] - 1.0 > 3.0 * (gain["trabecular"] - 1.0)
+    assert _surface_drive(runs["mvd"], cortical | trabecular) > _surface_drive(runs["none"], cortical | trabecular)
 
 
 def test_raloxifene_acts_as_partial_estrogen():
