@@ -621,6 +621,14 @@ class BoneModel(mesa.Model):
             np.ascontiguousarray(origins), radius, self.state.label, self.cavity, self.ob_occupied, accepting, target, bmu
         )
         placed = bmu >= 0
+        loss = self.scenario.signalling.microvascular.cortical_recruitment_loss
+        loss *= self.scenario.individual.microvascular_disease
+        if loss and placed.any():  # osteoprogenitors come with the canal capillaries: fewer reach a cortical BMU
+            site = self.bmus.site[bmu[placed]]
+            lost = np.zeros_like(placed)
+            lost[placed] = self.state.cortical_mask[tuple(site.T)] & (self.rng.random(len(site)) < loss)
+            self._free(target[lost])
+            placed &= ~lost
         self._births.append(("osteoblast", target[placed], {"stage": OB.PRE, "bmu": bmu[placed], "redox": True}))
 
     def _become_adipocytes(self, commit: np.ndarray) -> None:

@@ -269,16 +269,28 @@ class MicrovascularModule(Section):
     the marrow's sinusoids. With microvascular disease the intracortical vessels expand (T2D: vessel volume
     +13 %, pore diameter +3.6 %) and cortical porosity is higher (+12.9 % relative with MVD, Loeffler 2024 Bone
     Rep 20:101745; Shanbhogue 2016 Eur J Endocrinol 174:115; de Waard 2018 Osteoporos Int 29:2725), with
-    remodelling targeted at the canals. Hypoxia raises RANKL and osteoclast formation through HIF-1alpha
-    (Knowles 2015 Hypoxia 3:73), so osteocytic (matrix) RANKL in the cortical compartment is multiplied by
-    1 + cortical_rankl_gain x microvascular_disease. Trabecular bone is left as it is.
+    remodelling targeted at the canals. Two consequences, both in the cortical compartment only:
+
+    - Hypoxia raises RANKL and osteoclast formation through HIF-1alpha (Knowles 2015 Hypoxia 3:73), so
+      osteocytic (matrix) RANKL there is multiplied by 1 + cortical_rankl_gain x microvascular_disease.
+    - Osteoprogenitors reach a BMU's reversal surface with its capillaries (the canopy and capillary route,
+      Kristensen 2014 Am J Pathol 184:778; osteogenesis coupled to capillaries, Ramasamy 2014 Nature
+      507:323), and a cortical cavity that recruits too few of them refills short and stays a pore
+      (Andreasen 2018 J Bone Miner Res 33:606). A pre-osteoblast bound for a cortical BMU is lost with
+      probability cortical_recruitment_loss x microvascular_disease.
     """
 
     cortical_rankl_gain: float = Field(
-        2.0, ge=0, le=20,
+        1.5, ge=0, le=20,
         description="relative rise of osteocytic RANKL in the cortical compartment at microvascular_disease 1"
         " (hypoxic osteocytes of poorly perfused canals; an assumption: at 2 the cortical activation hazard of"
-        " a spun-up T2DM block rises by about 50 %, the trabecular one by 9 %; calibration in the README)",
+        " a spun-up T2DM block rose by about 50 %, the trabecular one by 9 %; calibration in the README)",
+    )
+    cortical_recruitment_loss: float = Field(
+        0.3, ge=0, le=1,
+        description="fraction of pre-osteoblasts bound for a cortical BMU that never reach it at"
+        " microvascular_disease 1 (fewer capillaries bring fewer osteoprogenitors; an assumption: the cortical"
+        " BMUs refill less and close short; calibration in the README)",
     )
 
 

@@ -249,6 +249,39 @@ def test_microvascular_disease_raises_cortical_osteocytic_rankl_and_targets_acti
     assert _surface_drive(runs["mvd"], cortical | trabecular) > _surface_drive(runs["none"], cortical | trabecular)
 
 
+def test_microvascular_disease_keeps_osteoprogenitors_from_cortical_bmus_only():
+    # osteoprogenitors reach a BMU's reversal surface with its capillaries (Kristensen 2014, Ramasamy 2014);
+    # the cortex has only the capillaries of its canals, so with microvascular disease fewer reach a cortical
+    # BMU, which refills less and closes short (the pores of Andreasen 2018)
+    cortex = "geometry.synthetic.cortical_faces=['y_min']"
+
+    def arrivals(*overrides: str, tries: int = 400) -> tuple[dict[str, float], BoneModel]:
+        model = _model("premenopausal", cortex, *overrides)
+        bmus = {"cortical": _eroded_bmu(model, 10.0, cortical=True), "trabecular": _eroded_bmu(model, 10.0)}
+        assert model.state.cortical_mask[tuple(model.bmus.site[bmus["cortical"]])]
+        placed = {}
+        for where, bmu in bmus.items():
+            count = 0
+            for _ in range(tries):  # one committed BMSC in the cavity at a time, its voxel freed again
+                model._recruit_preosteoblasts(model.bmus.site[[bmu]])
+                kind, pos, values = model._births.pop()
+                assert kind == "osteoblast" and not model._births
+                count += len(pos)
+                assert values["bmu"].tolist() == [bmu] * len(pos)
+                model.ob_occupied[...] = 0
+            placed[where] = count / tries
+        return placed, model
+
+    healthy, model = arrivals("signalling.microvascular.cortical_recruitment_loss=0.9")
+    assert healthy == {"cortical": 1.0, "trabecular": 1.0}  # without the disease the loss is inert
+    state = model.rng.bit_generator.state
+    model._recruit_preosteoblasts(model.bmus.site[[0]])
+    assert model.rng.bit_generator.state == state  # and draws nothing: the healthy random stream is untouched
+    sick, _ = arrivals("individual.microvascular_disease=0.5", "signalling.microvascular.cortical_recruitment_loss=0.6")
+    assert sick["trabecular"] == 1.0  # the marrow-fed trabeculae keep their supply
+    assert sick["cortical"] == pytest.approx(1.0 - 0.5 * 0.6, abs=0.075)  # 400 tries: 3 binomial sd
+
+
 def test_raloxifene_acts_as_partial_estrogen():
     rankl = {}
     for name, extra in (("post", ()), ("raloxifene", ("treatments.raloxifene=1",))):
@@ -338,11 +371,11 @@ def test_age_raises_basal_mitochondrial_ros_over_the_run():
     assert _model().scenario.individual.basal_ros_multiplier(0.0) == 1.0
 
 
-def _eroded_bmu(model: BoneModel, ended_days_ago: float) -> int:
-    """A BMU that resorbed 27 voxels of trabecular bone, one of them (a former surface voxel, now marrow)
-    left as its cavity, its osteoclasts gone ``ended_days_ago``; each new one sits somewhere else."""
+def _eroded_bmu(model: BoneModel, ended_days_ago: float, cortical: bool = False) -> int:
+    """A BMU that resorbed 27 voxels of trabecular (or cortical) bone, one of them (a former surface voxel,
+    now marrow) left as its cavity, its osteoclasts gone ``ended_days_ago``; each new one sits somewhere else."""
     label = model.state.label
-    bone = (label == Tissue.BONE) & model.state.trabecular_mask
+    bone = (label == Tissue.BONE) & (model.state.cortical_mask if cortical else model.state.trabecular_mask)
     marrow = label == Tissue.MARROW
     surface = bone & (np.roll(marrow, 1, 0) | np.roll(marrow, -1, 0) | np.roll(marrow, 1, 1) | np.roll(marrow, -1, 1))
     site = np.argwhere(surface[2:-2, 2:-2, 2:-2])[397 * model.bmus.n] + 2
