@@ -281,16 +281,16 @@ class MicrovascularModule(Section):
     """
 
     cortical_rankl_gain: float = Field(
-        1.5, ge=0, le=20,
+        2.0, ge=0, le=20,
         description="relative rise of osteocytic RANKL in the cortical compartment at microvascular_disease 1"
         " (hypoxic osteocytes of poorly perfused canals; an assumption: at 2 the cortical activation hazard of"
         " a spun-up T2DM block rose by about 50 %, the trabecular one by 9 %; calibration in the README)",
     )
     cortical_recruitment_loss: float = Field(
-        0.3, ge=0, le=1,
+        0.0, ge=0, le=1,
         description="fraction of pre-osteoblasts bound for a cortical BMU that never reach it at"
-        " microvascular_disease 1 (fewer capillaries bring fewer osteoprogenitors; an assumption: the cortical"
-        " BMUs refill less and close short; calibration in the README)",
+        " microvascular_disease 1 (fewer capillaries bring fewer osteoprogenitors; an assumption, off by default:"
+        " 0.3 with a RANKL gain of 1.5 refilled cortical BMUs to 0.55 but did not raise the porosity; README)",
     )
 
 
