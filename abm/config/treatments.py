@@ -132,7 +132,7 @@ class Individual(Section):
     )
     microvascular_disease: float = Field(
         0.0, ge=0, le=1, description="diabetic microvascular disease (1: established retinopathy, nephropathy or"
-        " neuropathy; 0: none); raises osteocytic RANKL in the cortex and keeps osteoprogenitors from cortical"
+        " neuropathy; 0: none); raises osteocytic RANKL in the cortex and can keep osteoprogenitors from cortical"
         " BMUs (signalling.microvascular)",
     )
 
