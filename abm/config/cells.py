@@ -269,7 +269,8 @@ class MicrovascularModule(Section):
     the marrow's sinusoids. With microvascular disease the intracortical vessels expand (T2D: vessel volume
     +13 %, pore diameter +3.6 %) and cortical porosity is higher (+12.9 % relative with MVD, Loeffler 2024 Bone
     Rep 20:101745; Shanbhogue 2016 Eur J Endocrinol 174:115; de Waard 2018 Osteoporos Int 29:2725), with
-    remodelling targeted at the canals. Two consequences, both in the cortical compartment only:
+    remodelling targeted at the canals. Two consequences, both in the cortical compartment only (the second
+    off by default: it did not help the calibration, README):
 
     - Hypoxia raises RANKL and osteoclast formation through HIF-1alpha (Knowles 2015 Hypoxia 3:73), so
       osteocytic (matrix) RANKL there is multiplied by 1 + cortical_rankl_gain x microvascular_disease.
