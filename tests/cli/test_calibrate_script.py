@@ -123,9 +123,11 @@ def test_figures_from_a_batch_folder_recover_known_slopes_and_differences(calib,
     for arm in ("premenopausal", "postmenopausal", "t2dm"):
         for replicate in (0, 1):
             # postmenopausal trabecular BMD falls 3 %/yr of its start for 2 years, then 1 %/yr;
-            # T2DM resorbs 30 % less and has 40 % more cortical porosity
+            # T2DM resorbs 30 % less, has 40 % more cortical porosity and loses aBMD 0.4 %/yr (healthy: none)
             loss = np.where(years <= 2, 3.0 * years, 6.0 + 1.0 * (years - 2)) if arm == "postmenopausal" else 0 * years
             series = {name: np.full(len(days), 1.0 + replicate) for name in calib.SERIES}
+            if arm == "t2dm":
+                series["abmd_g_cm2"] = (1.0 + replicate) * (1.0 - 0.004 * years)
             series["trabecular_vbmd_mg_cm3"] = 500.0 * (1 - loss / 100)
             series["resorbed_um3_per_day"] = np.full(len(days), 7.0 if arm == "t2dm" else 10.0)
             series["cortical_porosity"] = np.full(len(days), 0.07 if arm == "t2dm" else 0.05)
@@ -143,6 +145,8 @@ def test_figures_from_a_batch_folder_recover_known_slopes_and_differences(calib,
     assert figures["estrogen_loss_activation_ratio"] == pytest.approx(2.0)
     assert figures["t2dm_vs_healthy_resorbed_pct"] == pytest.approx(-30.0)
     assert figures["t2dm_vs_healthy_cortical_porosity_pct"] == pytest.approx(40.0)
+    assert figures["t2dm_vs_healthy_abmd_rate_pct_per_year"] == pytest.approx(-0.4)  # the prospective (SOF) figure
+    assert result["targets_met"]["t2dm_faster_abmd_loss"]
     assert result["standard_errors"]["t2dm_vs_healthy_resorbed_pct"] == pytest.approx(0.0, abs=1e-9)
     assert result["targets_met"]["estrogen_loss_early_-3.3_to_-2.5"] and result["targets_met"]["t2dm_cortical_porosity"]
     assert "6 arms" not in out and "3 arms x 2 seeds" in out
