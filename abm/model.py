@@ -41,7 +41,8 @@ METRICS = (
     "bv_tv", "porosity", "cortical_porosity", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "abmd_g_cm2", "tmd_mg_cm3",
     "marrow_adiposity", "n_osteoclast", "n_osteoclast_precursor", "n_osteoblast", "n_preosteoblast", "n_active_osteoblast",
     "n_lining", "n_bmsc", "n_adipocyte", "resorbed_um3_per_day", "formed_um3_per_day", "active_bmus",
-    "bmu_activations", "expected_bmu_activations", "bmu_activations_inhibited_by_glucose", "bmus_closed_short",
+    "bmu_activations", "expected_bmu_activations", "cortical_bmu_activations", "expected_cortical_bmu_activations",
+    "bmu_activations_inhibited_by_glucose", "bmus_closed_short",
     "bmus_arrested_in_reversal", "osteocytes_formed",
 )
 
@@ -71,6 +72,7 @@ UNITS = {
     "formed_um3_per_day": "um^3/d",
     **{name: "cells" for name in METRICS if name.startswith("n_")},
     "active_bmus": "BMUs", "bmu_activations": "BMUs (cumulative)", "expected_bmu_activations": "BMUs (cumulative)",
+    "cortical_bmu_activations": "BMUs (cumulative)", "expected_cortical_bmu_activations": "BMUs (cumulative)",
     "bmu_activations_inhibited_by_glucose": "BMUs (cumulative)", "bmus_closed_short": "BMUs (cumulative)",
     "bmus_arrested_in_reversal": "BMUs (cumulative)",
     "osteocytes_formed": "cells (cumulative)",
@@ -132,6 +134,7 @@ class BoneModel(mesa.Model):
         self.bmus = BMULog()
         self.totals = {
             "resorbed_voxels": 0, "formed_voxels": 0, "osteocytes": 0, "activations": 0, "expected_activations": 0.0,
+            "cortical_activations": 0, "expected_cortical_activations": 0.0,
             "activations_inhibited_by_glucose": 0, "bmus_closed_short": 0, "bmus_arrested": 0,
             **{name: 0 for name in DEATHS},
         }
@@ -461,8 +464,16 @@ class BoneModel(mesa.Model):
         face_mm2 = (self.state.voxel_um / 1000.0) ** 2
         per_face_per_h = cfg.activation_per_mm2_per_year * face_mm2 / (365.25 * 24.0)
         expected = drive * per_face_per_h * self.scenario.time.field_dt_hours
-        expected *= max(0.0, 1.0 - self.doses["alendronate"] * self.scenario.treatment_effects.alendronate_activation_reduction)
+        keep = max(0.0, 1.0 - self.doses["alendronate"] * self.scenario.treatment_effects.alendronate_activation_reduction)
+        expected *= keep
         self.totals["expected_activations"] += expected
+        cortical = self.state.cortical_mask
+        if cortical.any():  # the cortical share of the hazard: BMUs whose site is cortical (the BMU log's split)
+            in_cortex = np.zeros(label.shape[0], np.float64)
+            K.surface_drive_where(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant, cortical,
+                                  in_cortex)
+            self.totals["expected_cortical_activations"] += (
+                float(in_cortex.sum()) * per_face_per_h * self.scenario.time.field_dt_hours * keep)
         k = int(self.rng.poisson(expected))
         if k == 0:
             return
@@ -477,6 +488,7 @@ class BoneModel(mesa.Model):
             lifespan *= 1.0 + self.scenario.signalling.estrogen.osteoclast_lifespan_gain * self.estrogen_loss
             self._births.append(("osteoclast", np.tile(site, (n, 1)), {"stage": OC.PRECURSOR, "lifespan_h": lifespan, "bmu": bmu}))
             self.totals["activations"] += 1
+            self.totals["cortical_activations"] += int(cortical[tuple(site)])
 
     def _glucose_inhibits_osteoclastogenesis(self, sites: np.ndarray) -> np.ndarray:
         """The activation sites that survive high local glucose (see HyperglycaemiaModule)."""
@@ -502,7 +514,7 @@ class BoneModel(mesa.Model):
             return
         if self.steps == self.spinup_steps and not self.collected_days:
             self.totals = dict.fromkeys(self.totals, 0)
-            self.totals["expected_activations"] = 0.0
+            self.totals["expected_activations"] = self.totals["expected_cortical_activations"] = 0.0
             self._last_totals = dict(self.totals)
             self._last_collect_day = self.time_days
             force = True
@@ -894,6 +906,8 @@ class BoneModel(mesa.Model):
             "active_bmus": self.bmus.active_count(self),
             "bmu_activations": self.totals["activations"],
             "expected_bmu_activations": self.totals["expected_activations"],
+            "cortical_bmu_activations": self.totals["cortical_activations"],
+            "expected_cortical_bmu_activations": self.totals["expected_cortical_activations"],
             "bmu_activations_inhibited_by_glucose": self.totals["activations_inhibited_by_glucose"],
             "bmus_closed_short": self.totals["bmus_closed_short"],
             "bmus_arrested_in_reversal": self.totals["bmus_arrested"],

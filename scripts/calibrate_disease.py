@@ -75,7 +75,8 @@ TREATMENTS = (
 )
 SERIES = ("abmd_g_cm2", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "bv_tv", "porosity", "cortical_porosity", "marrow_adiposity",
           "resorbed_um3_per_day", "formed_um3_per_day", "deaths_osteoblast_ferroptosis", "matrix_age_products_au",
-          "bmu_activations", "expected_bmu_activations", "bmu_activations_inhibited_by_glucose", "n_lining", "mean_opg")
+          "bmu_activations", "expected_bmu_activations", "expected_cortical_bmu_activations",
+          "bmu_activations_inhibited_by_glucose", "n_lining", "mean_opg")
 # the BMU log kept with each replicate: per BMU, the days it opened, first and last resorbed, first and
 # last formed and closed (nan: not yet), voxels resorbed and formed, the voxels it may form (refill fraction
 # of the resorbed, at the end of the run) and whether its site is cortical
@@ -310,20 +311,48 @@ def paired(runs: list[dict], arm: str, ref: str, figure) -> tuple[float, float]:
 # A run that starts from a spin-up has BMUs in progress at day 0 (opened at s_i < 0, from its BMU log):
 # they enter as m(t - s_i) - m(-s_i), what they still do after day 0, in the fit and, as realised (they are
 # the state the run starts from, shared by the arms that share the spin-up), in the expected path.
+# Cortical and trabecular BMUs do different things (a cortical one changes cortical porosity, a trabecular
+# one trabecular BMD), and the few BMUs of a block split between them far from the hazard's proportions by
+# chance, so when the runs carry the cortical share of the hazard each arm has two profiles, m_c and m_t,
+# fitted to the BMUs of each compartment (their sites, from the BMU log) and integrated against the
+# compartment's own share of the hazard (:func:`bmu_compartments`).
 # Standard errors: jackknife over seeds.
 PROFILE_KNOTS = np.r_[np.arange(0.0, 360.0, 15.0), np.arange(360.0, 541.0, 60.0)]
 PROFILE_SMOOTHING = 1.0  # weight of the second-difference penalty on m (units of the series squared)
 FIT_EVERY_DAYS = 3.0
 
 
-def activation_days(run: dict) -> np.ndarray:
+def activation_days(run: dict, cortical: bool | None = None) -> np.ndarray:
     """Day of every realised BMU activation (one entry per BMU): from the BMU log when the run has one
-    (exact, and with the BMUs opened in the spin-up, before day 0), else from the cumulative count series."""
+    (exact, and with the BMUs opened in the spin-up, before day 0), else from the cumulative count series.
+    ``cortical`` True or False: only the BMUs of that compartment (by their site; needs the log)."""
+    if cortical is not None:
+        opened = np.asarray(run["bmus"]["opened"], float)
+        return np.sort(opened[(np.asarray(run["bmus"]["cortical"], float) > 0) == cortical])
     if run.get("bmus") is not None and np.isfinite(run["bmus"]["opened"]).all():
         return np.sort(np.asarray(run["bmus"]["opened"], float))
     count = np.nan_to_num(run["series"]["bmu_activations"])
     new = np.diff(count, prepend=0.0).round().astype(np.int64)
     return np.repeat(run["days"], np.maximum(new, 0))
+
+
+def bmu_compartments(runs: list[dict]) -> tuple[bool | None, ...]:
+    """The BMU classes the renewal estimator fits a profile for: ``(False, True)``, trabecular and cortical
+    BMUs apart, when every run has the cortical share of the hazard (``expected_cortical_bmu_activations``)
+    and a BMU log with each BMU's compartment; else ``(None,)``, one profile for all BMUs.
+
+    A cortical BMU changes cortical porosity and a trabecular one trabecular BMD; one profile per arm is
+    their mean weighted by the realised mix, and a block opens so few BMUs that the mix is far from the
+    hazard's by chance (10 seeds of 2026-11-22: 16 of 44 healthy BMUs cortical where the hazard expected
+    about 10), which then biases every BMU the hazard expects. A profile per compartment, each integrated
+    against its own share of the hazard, removes that."""
+    def split(run: dict) -> bool:
+        share = run["series"].get("expected_cortical_bmu_activations")
+        log = run.get("bmus")
+        return (share is not None and bool(np.isfinite(share[-1])) and log is not None
+                and bool(np.isfinite(np.asarray(log["opened"], float)).all())
+                and bool(np.isfinite(np.asarray(log["cortical"], float)).all()))
+    return (False, True) if runs and all(map(split, runs)) else (None,)
 
 
 def _profile_basis(age: np.ndarray) -> np.ndarray:
@@ -342,10 +371,13 @@ def _drift_basis(days: np.ndarray) -> np.ndarray:
     return np.stack([years, years**2], axis=-1)
 
 
-def fit_bmu_profiles(arms: list[list[dict]], change) -> tuple[list[np.ndarray], np.ndarray]:
-    """Least-squares BMU profile coefficients of each arm (a list of its runs) and the drift coefficients
-    they share, of ``change(run)`` (y(t) - y(0) per sample)."""
+def fit_bmu_profiles(arms: list[list[dict]], change) -> tuple[list[list[np.ndarray]], np.ndarray]:
+    """Least-squares BMU profile coefficients of each arm (a list of its runs), one per BMU compartment of
+    :func:`bmu_compartments`, and the drift coefficients the arms share, of ``change(run)`` (y(t) - y(0)
+    per sample)."""
+    classes = bmu_compartments([run for runs in arms for run in runs])
     n_m = len(PROFILE_KNOTS) - 1
+    n_p = len(arms) * len(classes)  # profiles
     n_d = _drift_basis(np.zeros(1)).shape[1]
     rows, values = [], []
     for a, runs in enumerate(arms):
@@ -355,20 +387,24 @@ def fit_bmu_profiles(arms: list[list[dict]], change) -> tuple[list[np.ndarray], 
             t = days[keep]
             y = np.asarray(change(run), float)[keep]
             ok = np.isfinite(y)
-            block = np.zeros((len(t), n_m * len(arms) + n_d))
-            opened = activation_days(run)[None, :]  # what each BMU does after day 0
-            block[:, a * n_m:(a + 1) * n_m] = (_profile_basis(t[:, None] - opened) - _profile_basis(-opened)).sum(axis=1)
-            block[:, n_m * len(arms):] = _drift_basis(t)
+            block = np.zeros((len(t), n_m * n_p + n_d))
+            for c, cortical in enumerate(classes):
+                opened = activation_days(run, cortical)[None, :]  # what each BMU does after day 0
+                p = a * len(classes) + c
+                block[:, p * n_m:(p + 1) * n_m] = (_profile_basis(t[:, None] - opened)
+                                                   - _profile_basis(-opened)).sum(axis=1)
+            block[:, n_m * n_p:] = _drift_basis(t)
             rows.append(block[ok])
             values.append(y[ok])
     design = np.vstack(rows)
-    penalty = np.zeros(((n_m - 2) * len(arms), design.shape[1]))
-    for a in range(len(arms)):
+    penalty = np.zeros(((n_m - 2) * n_p, design.shape[1]))
+    for p in range(n_p):
         for i in range(n_m - 2):
-            penalty[a * (n_m - 2) + i, a * n_m + i:a * n_m + i + 3] = (1.0, -2.0, 1.0)
+            penalty[p * (n_m - 2) + i, p * n_m + i:p * n_m + i + 3] = (1.0, -2.0, 1.0)
     coef = np.linalg.lstsq(np.vstack([design, np.sqrt(PROFILE_SMOOTHING) * penalty]),
                            np.concatenate([*values, np.zeros(len(penalty))]), rcond=None)[0]
-    return [coef[a * n_m:(a + 1) * n_m] for a in range(len(arms))], coef[n_m * len(arms):]
+    profiles = [coef[p * n_m:(p + 1) * n_m] for p in range(n_p)]
+    return [profiles[a * len(classes):(a + 1) * len(classes)] for a in range(len(arms))], coef[n_m * n_p:]
 
 
 def keep_probability(scenario, days: np.ndarray) -> np.ndarray:
@@ -384,15 +420,22 @@ def keep_probability(scenario, days: np.ndarray) -> np.ndarray:
     return 1.0 - scenario.signalling.hyperglycaemia.inhibited_fraction(excess)
 
 
-def hazard_increments(runs: list[dict]) -> np.ndarray:
+def hazard_increments(runs: list[dict], cortical: bool | None = None) -> np.ndarray:
     """Mean over the runs of the expected BMU activations per sample interval (on the first run's days),
     thinned by glucose inhibition: by the model's keep probability when the runs carry it (``keep``, on their
     days, from :func:`keep_probability`), else by the share of drawn activation sites that high glucose did not
     inhibit. The probability is the compensator; the share adds the noise of the keep draws (11 of 29 kept
-    where 0.52 was expected in the 5 T2DM seeds of 2026-11-22)."""
+    where 0.52 was expected in the 5 T2DM seeds of 2026-11-22). ``cortical`` True or False: only that
+    compartment's share of the hazard (``expected_cortical_bmu_activations`` and the rest)."""
     days = runs[0]["days"]
-    cumulative = np.mean([np.interp(days, r["days"], np.nan_to_num(r["series"]["expected_bmu_activations"]))
-                          for r in runs], axis=0)
+
+    def expected(run: dict) -> np.ndarray:
+        total = np.nan_to_num(run["series"]["expected_bmu_activations"])
+        if cortical is None:
+            return total
+        in_cortex = np.nan_to_num(run["series"]["expected_cortical_bmu_activations"])
+        return in_cortex if cortical else total - in_cortex
+    cumulative = np.mean([np.interp(days, r["days"], expected(r)) for r in runs], axis=0)
     if all(r.get("keep") is not None for r in runs):
         return np.diff(cumulative, prepend=0.0) * np.interp(days, runs[0]["days"], runs[0]["keep"])
     realised = sum(float(np.nan_to_num(r["series"]["bmu_activations"])[-1]) for r in runs)
@@ -404,18 +447,23 @@ def hazard_increments(runs: list[dict]) -> np.ndarray:
 
 def expected_changes(arms: list[list[dict]], change) -> list[np.ndarray]:
     """Expected ``y(t) - y(0)`` of each arm (a list of its runs) on its first run's days (see the estimator's
-    comment above); the arms share the drift."""
+    comment above); the arms share the drift, and each BMU compartment of :func:`bmu_compartments` adds its
+    profile integrated against its own share of the hazard."""
+    classes = bmu_compartments([run for runs in arms for run in runs])
     profiles, drift = fit_bmu_profiles(arms, change)
     paths = []
-    for runs, m in zip(arms, profiles, strict=True):
+    for runs, arm_profiles in zip(arms, profiles, strict=True):
         days = runs[0]["days"]
-        def m_at(age: np.ndarray, m: np.ndarray = m) -> np.ndarray:
-            return np.where(age < 0, 0.0, np.interp(age, PROFILE_KNOTS, np.r_[0.0, m]))
-        profile = m_at(days[:, None] - days[None, :])  # t - s for every pair of samples
-        before = [opened[opened < 0] for opened in map(activation_days, runs)]  # BMUs in progress at day 0
-        in_progress = np.mean([(m_at(days[:, None] - s[None, :]) - m_at(-s)[None, :]).sum(axis=1) for s in before],
-                              axis=0)
-        paths.append(_drift_basis(days) @ drift + profile @ hazard_increments(runs) + in_progress)
+        path = _drift_basis(days) @ drift
+        for cortical, m in zip(classes, arm_profiles, strict=True):
+            def m_at(age: np.ndarray, m: np.ndarray = m) -> np.ndarray:
+                return np.where(age < 0, 0.0, np.interp(age, PROFILE_KNOTS, np.r_[0.0, m]))
+            profile = m_at(days[:, None] - days[None, :])  # t - s for every pair of samples
+            before = [opened[opened < 0] for opened in (activation_days(r, cortical) for r in runs)]  # in progress
+            in_progress = np.mean([(m_at(days[:, None] - s[None, :]) - m_at(-s)[None, :]).sum(axis=1)
+                                   for s in before], axis=0)
+            path = path + profile @ hazard_increments(runs, cortical) + in_progress
+        paths.append(path)
     return paths
 
 

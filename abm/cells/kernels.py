@@ -320,6 +320,31 @@ def surface_drive(label, rankl, opg, rankl_half, opg_binding, slab):  # pragma: 
         slab[z] = total
 
 
+@numba.njit(parallel=True, cache=True)
+def surface_drive_where(label, rankl, opg, rankl_half, opg_binding, where, slab):  # pragma: no cover
+    """Like :func:`surface_drive`, counting only the faces whose activation site lies in ``where``.
+
+    A face's site is the marrow voxel :func:`pick_surface_sites` opens its BMU in (the first non-matrix
+    neighbour of its bone voxel), so with ``where`` the cortical compartment this is the cortical share of
+    the activation hazard, and a BMU log that labels BMUs by their site splits the same way."""
+    for z in numba.prange(label.shape[0]):
+        total = 0.0
+        for y in range(label.shape[1]):
+            for x in range(label.shape[2]):
+                if label[z, y, x] != BONE:
+                    continue
+                faces = _exposed_faces(label, z, y, x)
+                if faces == 0:
+                    continue
+                for k in range(6):
+                    nz, ny, nx = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
+                    if _inside(label.shape, nz, ny, nx) and not _is_matrix(label[nz, ny, nx]):
+                        if where[nz, ny, nx]:
+                            total += faces * rank_occupancy(rankl[z, y, x], opg[z, y, x], rankl_half, opg_binding)
+                        break
+        slab[z] = total
+
+
 @numba.njit(cache=True)
 def pick_surface_sites(label, rankl, opg, rankl_half, opg_binding, targets, sites):  # pragma: no cover
     """Marrow voxels beside the surface faces where the cumulative drive first passes each sorted target."""

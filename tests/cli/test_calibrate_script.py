@@ -406,3 +406,35 @@ def test_the_renewal_estimator_counts_what_bmus_opened_in_the_spinup_do_after_da
     np.testing.assert_allclose(path[::365], truth[::365], atol=0.15)
     (blind,) = calib.expected_changes([[{**r, "bmus": None} for r in runs]], calib.relative_change("v"))
     assert np.abs(blind[::365] - truth[::365]).max() > 0.5
+
+
+def test_with_the_cortical_share_of_the_hazard_each_compartment_has_its_own_profile(calib):
+    """A cortical BMU changes the series (a cortical-porosity-like one), a trabecular one does not. The
+    replicates realise twice as many cortical BMUs as the hazard expects (the chance mix of a few seeds):
+    one profile for all BMUs carries that mix into every BMU the hazard expects, one per compartment, each
+    integrated against its own share of the hazard, does not."""
+    days = np.arange(0.0, 1462.0)
+    trabecular, cortical = np.full(len(days), 0.006), np.full(len(days), 0.002)
+    runs = []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        opened = {flag: np.repeat(days, rng.poisson(rate)) for flag, rate in ((0.0, trabecular), (1.0, 2 * cortical))}
+        change = 0.3 * days / 365.25 + _cavity(days[:, None] - opened[1.0][None, :]).sum(axis=1)
+        log = {"opened": np.r_[opened[0.0], opened[1.0]],
+               "cortical": np.r_[np.zeros(len(opened[0.0])), np.ones(len(opened[1.0]))]}
+        runs.append({"arm": "a", "seed": seed, "days": days, "bmus": log, "series": {
+            "v": 100.0 + change, "bmu_activations": np.cumsum(np.histogram(log["opened"], np.r_[days, 1462])[0]),
+            "expected_bmu_activations": np.cumsum(trabecular + cortical),
+            "expected_cortical_bmu_activations": np.cumsum(cortical)}})
+    truth = 0.3 * days / 365.25 + _cavity(days[:, None] - days[None, :]) @ cortical
+    assert calib.bmu_compartments(runs) == (False, True)
+    np.testing.assert_allclose(calib.hazard_increments(runs, True)[1:], 0.002)
+    np.testing.assert_allclose(calib.hazard_increments(runs, False)[1:], 0.006)
+    (path,) = calib.expected_changes([runs], calib.relative_change("v"))
+    np.testing.assert_allclose(path[365::365], truth[365::365], atol=0.1 * np.abs(truth[365::365]).max())
+    # without the series: one profile, about 40 % of whose BMUs are cortical against the hazard's 25 %
+    pooled = [{**r, "series": {k: v for k, v in r["series"].items() if k != "expected_cortical_bmu_activations"}}
+              for r in runs]
+    assert calib.bmu_compartments(pooled) == (None,)
+    (blind,) = calib.expected_changes([pooled], calib.relative_change("v"))
+    assert np.abs(blind[365::365] - truth[365::365]).max() > 0.3 * np.abs(truth[365::365]).max()

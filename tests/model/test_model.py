@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from abm.cells import BMSC, Osteoblast, Osteoclast
+from abm.cells import kernels as K
 from abm.config import ConfigErrors, load_scenario
 from abm.errors import UserError
 from abm.model import BoneModel
@@ -78,6 +79,41 @@ def test_activation_frequency_is_in_the_published_range(cycle):
     assert 0.5 <= expected / volume_mm3 / years / BOOST <= 1.6
     # and the realised activations are a Poisson draw from it (within 3 standard deviations)
     assert abs(frame["bmu_activations"].iloc[-1] - expected) <= 3 * np.sqrt(expected)
+
+
+def test_the_cortical_share_of_the_hazard_splits_sites_as_the_picker_places_them(cycle):
+    model, _ = cycle
+    rank = model.scenario.signalling.rank
+    label, cortical = model.state.label, model.state.cortical_mask
+    rankl, opg = model.fields.field("rankl"), model.fields.field("opg")
+    args = (rank.rankl_half_occupancy, rank.opg_binding_constant)
+    total, inside, outside = (np.zeros(label.shape[0]) for _ in range(3))
+    K.surface_drive(label, rankl, opg, *args, total)
+    K.surface_drive_where(label, rankl, opg, *args, cortical, inside)
+    K.surface_drive_where(label, rankl, opg, *args, ~cortical, outside)
+    np.testing.assert_allclose(inside + outside, total, rtol=1e-12)  # every face has one site
+    share = inside.sum() / total.sum()
+    assert 0.05 < share < 0.95  # the block has cortical and trabecular surface
+    # sites picked as the model picks them (uniform targets of the cumulative drive) are cortical at that
+    # share: a binomial count, within 4 standard deviations
+    n = 4000
+    targets = np.sort(np.random.default_rng(0).random(n) * total.sum())
+    sites = np.full((n, 3), -1, np.int32)
+    K.pick_surface_sites(label, rankl, opg, *args, targets, sites)
+    assert (sites >= 0).all()
+    assert abs(cortical[tuple(sites.T)].mean() - share) < 4 * np.sqrt(share * (1 - share) / n)
+
+
+def test_the_cortical_activation_series_count_the_bmus_whose_site_is_cortical(cycle):
+    model, frame = cycle
+    in_cortex = model.state.cortical_mask[tuple(model.bmus.site[: model.bmus.n].T)]
+    assert frame["bmu_activations"].iloc[-1] == model.bmus.n  # no spin-up: every BMU opened in the run
+    assert frame["cortical_bmu_activations"].iloc[-1] == np.count_nonzero(in_cortex)
+    expected = frame["expected_bmu_activations"].iloc[-1]
+    cortical = frame["expected_cortical_bmu_activations"].iloc[-1]
+    assert 0.0 < cortical < expected
+    assert abs(np.count_nonzero(in_cortex) - cortical) <= 3 * np.sqrt(cortical)  # a Poisson draw from it
+    assert np.all(np.diff(frame["expected_cortical_bmu_activations"].to_numpy()) >= 0)  # cumulative
 
 
 def test_missing_signalling_field_is_a_clear_error(baseline_path):
