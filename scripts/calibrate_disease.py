@@ -36,7 +36,8 @@ the two estimates has the smaller standard error. Below the figures, each arm's 
 seeds, per compartment (:func:`bmu_balance`: opened per year, size, closed short, refill, formation
 period): a BMU's refill deficit is the pore it leaves. The last line is one JSON object with the
 figures, their standard errors, the renewal figures and theirs, ``judged_on`` (which estimate
-each target was judged on), ``targets_met`` and ``bmu_balance``.
+each target was judged on), ``renewal_profiles`` ("per compartment" or "pooled", :func:`bmu_compartments`),
+``targets_met`` and ``bmu_balance``.
 
 Every finished replicate (and spin-up) is saved in ``--cache`` (default ``runs/calibration``) under a
 key made of the arm, seed, length, resolved scenario and the simulator's source, so an
@@ -753,7 +754,12 @@ def main() -> None:
         for arm in args.arms:
             arm_runs = [r for r in runs if r["arm"] == arm]
             realised = sum(float(r["series"]["bmu_activations"][-1]) for r in arm_runs)
-            counts.append(f"{arm} {realised:.0f} / {hazard_increments(arm_runs).sum() * len(arm_runs):.1f}")
+            count = f"{arm} {realised:.0f} / {hazard_increments(arm_runs).sum() * len(arm_runs):.1f}"
+            if bmu_compartments(arm_runs) == (False, True):  # the realised mix against the hazard's
+                cortical = sum(int(np.count_nonzero((np.asarray(r["bmus"]["opened"]) >= 0)
+                                                    & (np.asarray(r["bmus"]["cortical"]) > 0))) for r in arm_runs)
+                count += f" (cortical {cortical} / {hazard_increments(arm_runs, True).sum() * len(arm_runs):.1f})"
+            counts.append(count)
         print("BMU activations realised / expected from the hazard: " + ", ".join(counts))
     if balances:  # what each BMU leaves behind, the mechanism behind the porosity and BMD figures
         print("BMUs of each arm, pooled over seeds (refill = formed / resorbed of the closed ones):")
@@ -771,6 +777,7 @@ def main() -> None:
     print(json.dumps({"figures": finite(table.figures), "standard_errors": finite(table.errors),
                       "renewal_figures": finite(table.renewal_figures),
                       "renewal_standard_errors": finite(table.renewal_errors), "judged_on": table.judged_on,
+                      "renewal_profiles": "per compartment" if bmu_compartments(runs) == (False, True) else "pooled",
                       "targets_met": targets, "bmu_balance": balances}, allow_nan=False))
 
 

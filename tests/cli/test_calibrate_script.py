@@ -224,6 +224,7 @@ def test_the_script_judges_bmu_made_figures_on_the_renewal_estimate(calib, tmp_p
     assert result["targets_met"]["estrogen_loss_early_-3.3_to_-2.5"] == (-3.3 <= estimate <= -2.5)
     assert result["figures"]["estrogen_loss_activation_ratio"] != result["renewal_figures"]["estrogen_loss_activation_ratio"]
     assert "renewal" in out.splitlines()[1]
+    assert result["renewal_profiles"] == "pooled"  # batch run files keep no BMU log to split BMUs by
 
 
 def test_the_calibration_batch_spec_plans_every_arm_the_script_reads(calib):
