@@ -459,7 +459,9 @@ class BoneModel(mesa.Model):
         rankl = self.fields.field("rankl")
         opg = self.fields.field("opg")
         slab = np.zeros(label.shape[0], np.float64)
-        K.surface_drive(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant, slab)
+        in_cortex = np.zeros(label.shape[0], np.float64)  # the share of BMUs whose site is cortical (BMU log's split)
+        K.surface_drive(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant,
+                        self.state.cortical_mask, slab, in_cortex)
         drive = float(slab.sum())  # exposed faces x RANK occupancy
         face_mm2 = (self.state.voxel_um / 1000.0) ** 2
         per_face_per_h = cfg.activation_per_mm2_per_year * face_mm2 / (365.25 * 24.0)
@@ -467,13 +469,8 @@ class BoneModel(mesa.Model):
         keep = max(0.0, 1.0 - self.doses["alendronate"] * self.scenario.treatment_effects.alendronate_activation_reduction)
         expected *= keep
         self.totals["expected_activations"] += expected
-        cortical = self.state.cortical_mask
-        if cortical.any():  # the cortical share of the hazard: BMUs whose site is cortical (the BMU log's split)
-            in_cortex = np.zeros(label.shape[0], np.float64)
-            K.surface_drive_where(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant, cortical,
-                                  in_cortex)
-            self.totals["expected_cortical_activations"] += (
-                float(in_cortex.sum()) * per_face_per_h * self.scenario.time.field_dt_hours * keep)
+        self.totals["expected_cortical_activations"] += (
+            float(in_cortex.sum()) * per_face_per_h * self.scenario.time.field_dt_hours * keep)
         k = int(self.rng.poisson(expected))
         if k == 0:
             return
@@ -488,7 +485,7 @@ class BoneModel(mesa.Model):
             lifespan *= 1.0 + self.scenario.signalling.estrogen.osteoclast_lifespan_gain * self.estrogen_loss
             self._births.append(("osteoclast", np.tile(site, (n, 1)), {"stage": OC.PRECURSOR, "lifespan_h": lifespan, "bmu": bmu}))
             self.totals["activations"] += 1
-            self.totals["cortical_activations"] += int(cortical[tuple(site)])
+            self.totals["cortical_activations"] += int(self.state.cortical_mask[tuple(site)])
 
     def _glucose_inhibits_osteoclastogenesis(self, sites: np.ndarray) -> np.ndarray:
         """The activation sites that survive high local glucose (see HyperglycaemiaModule)."""

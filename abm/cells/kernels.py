@@ -306,43 +306,38 @@ def rank_occupancy(rankl, opg, rankl_half, opg_binding):
     return free / (rankl_half + free)
 
 
+@numba.njit(cache=True, inline="always")
+def _activation_site(label, z, y, x):
+    """Index into _N6 of the marrow voxel a BMU activated at bone voxel (z, y, x) opens in: its first
+    non-matrix neighbour (-1 if none). The one site rule of the picker and of the hazard's split."""
+    for k in range(6):
+        nz, ny, nx = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
+        if _inside(label.shape, nz, ny, nx) and not _is_matrix(label[nz, ny, nx]):
+            return k
+    return -1
+
+
 @numba.njit(parallel=True, cache=True)
-def surface_drive(label, rankl, opg, rankl_half, opg_binding, slab):  # pragma: no cover
-    """slab[z] = sum over exposed bone faces in slice z of RANK occupancy (deterministic per slice)."""
+def surface_drive(label, rankl, opg, rankl_half, opg_binding, where, slab, slab_where):  # pragma: no cover
+    """slab[z] = sum over exposed bone faces in slice z of RANK occupancy (deterministic per slice), and
+    slab_where[z] the same over the faces whose activation site (:func:`_activation_site`, where
+    :func:`pick_surface_sites` opens the BMU) lies in ``where``: with the cortical compartment, the cortical
+    share of the activation hazard, split as a BMU log that labels BMUs by their site splits."""
     for z in numba.prange(label.shape[0]):
         total = 0.0
+        in_where = 0.0
         for y in range(label.shape[1]):
             for x in range(label.shape[2]):
                 if label[z, y, x] == BONE:
                     faces = _exposed_faces(label, z, y, x)
                     if faces:
-                        total += faces * rank_occupancy(rankl[z, y, x], opg[z, y, x], rankl_half, opg_binding)
+                        drive = faces * rank_occupancy(rankl[z, y, x], opg[z, y, x], rankl_half, opg_binding)
+                        total += drive
+                        k = _activation_site(label, z, y, x)
+                        if where[z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]]:
+                            in_where += drive
         slab[z] = total
-
-
-@numba.njit(parallel=True, cache=True)
-def surface_drive_where(label, rankl, opg, rankl_half, opg_binding, where, slab):  # pragma: no cover
-    """Like :func:`surface_drive`, counting only the faces whose activation site lies in ``where``.
-
-    A face's site is the marrow voxel :func:`pick_surface_sites` opens its BMU in (the first non-matrix
-    neighbour of its bone voxel), so with ``where`` the cortical compartment this is the cortical share of
-    the activation hazard, and a BMU log that labels BMUs by their site splits the same way."""
-    for z in numba.prange(label.shape[0]):
-        total = 0.0
-        for y in range(label.shape[1]):
-            for x in range(label.shape[2]):
-                if label[z, y, x] != BONE:
-                    continue
-                faces = _exposed_faces(label, z, y, x)
-                if faces == 0:
-                    continue
-                for k in range(6):
-                    nz, ny, nx = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
-                    if _inside(label.shape, nz, ny, nx) and not _is_matrix(label[nz, ny, nx]):
-                        if where[nz, ny, nx]:
-                            total += faces * rank_occupancy(rankl[z, y, x], opg[z, y, x], rankl_half, opg_binding)
-                        break
-        slab[z] = total
+        slab_where[z] = in_where
 
 
 @numba.njit(cache=True)
@@ -362,11 +357,8 @@ def pick_surface_sites(label, rankl, opg, rankl_half, opg_binding, targets, site
                     continue
                 cum += faces * rank_occupancy(rankl[z, y, x], opg[z, y, x], rankl_half, opg_binding)
                 while t < targets.shape[0] and cum > targets[t]:
-                    for k in range(6):
-                        nz, ny, nx = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
-                        if _inside(label.shape, nz, ny, nx) and not _is_matrix(label[nz, ny, nx]):
-                            sites[t, 0], sites[t, 1], sites[t, 2] = nz, ny, nx
-                            break
+                    k = _activation_site(label, z, y, x)
+                    sites[t, 0], sites[t, 1], sites[t, 2] = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
                     t += 1
 
 

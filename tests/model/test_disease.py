@@ -220,9 +220,9 @@ def _surface_drive(model: BoneModel, where: np.ndarray) -> float:
     """Exposed bone faces x RANK occupancy over the bone voxels of ``where`` (the activation hazard's sum)."""
     rank = model.scenario.signalling.rank
     rankl = np.where(where, model.fields.field("rankl"), 0.0).astype(np.float32)  # occupancy 0 elsewhere
-    slab = np.zeros(model.state.label.shape[0])
+    slab, by_site = np.zeros(model.state.label.shape[0]), np.zeros(model.state.label.shape[0])
     K.surface_drive(model.state.label, rankl, model.fields.field("opg"), rank.rankl_half_occupancy,
-                    rank.opg_binding_constant, slab)
+                    rank.opg_binding_constant, model.state.cortical_mask, slab, by_site)
     return float(slab.sum())
 
 

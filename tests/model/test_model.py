@@ -87,10 +87,10 @@ def test_the_cortical_share_of_the_hazard_splits_sites_as_the_picker_places_them
     label, cortical = model.state.label, model.state.cortical_mask
     rankl, opg = model.fields.field("rankl"), model.fields.field("opg")
     args = (rank.rankl_half_occupancy, rank.opg_binding_constant)
-    total, inside, outside = (np.zeros(label.shape[0]) for _ in range(3))
-    K.surface_drive(label, rankl, opg, *args, total)
-    K.surface_drive_where(label, rankl, opg, *args, cortical, inside)
-    K.surface_drive_where(label, rankl, opg, *args, ~cortical, outside)
+    total, inside, outside, total_again = (np.zeros(label.shape[0]) for _ in range(4))
+    K.surface_drive(label, rankl, opg, *args, cortical, total, inside)
+    K.surface_drive(label, rankl, opg, *args, ~cortical, total_again, outside)
+    np.testing.assert_array_equal(total_again, total)  # the mask does not touch the total
     np.testing.assert_allclose(inside + outside, total, rtol=1e-12)  # every face has one site
     share = inside.sum() / total.sum()
     assert 0.05 < share < 0.95  # the block has cortical and trabecular surface
