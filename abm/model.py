@@ -466,11 +466,12 @@ class BoneModel(mesa.Model):
         face_mm2 = (self.state.voxel_um / 1000.0) ** 2
         per_face_per_h = cfg.activation_per_mm2_per_year * face_mm2 / (365.25 * 24.0)
         expected = drive * per_face_per_h * self.scenario.time.field_dt_hours
-        keep = max(0.0, 1.0 - self.doses["alendronate"] * self.scenario.treatment_effects.alendronate_activation_reduction)
-        expected *= keep
+        alendronate = self.doses["alendronate"] * self.scenario.treatment_effects.alendronate_activation_reduction
+        not_blocked = max(0.0, 1.0 - alendronate)  # the share of activations alendronate lets through
+        expected *= not_blocked
         self.totals["expected_activations"] += expected
         self.totals["expected_cortical_activations"] += (
-            float(in_cortex.sum()) * per_face_per_h * self.scenario.time.field_dt_hours * keep)
+            float(in_cortex.sum()) * per_face_per_h * self.scenario.time.field_dt_hours * not_blocked)
         k = int(self.rng.poisson(expected))
         if k == 0:
             return
