@@ -291,9 +291,8 @@ class MicrovascularModule(Section):
         0.0, ge=0, le=1,
         description="fraction of pre-osteoblasts bound for a cortical BMU that never reach it at"
         " microvascular_disease 1 (fewer capillaries bring fewer osteoprogenitors; an assumption, off by default:"
-        " a BMU keeps recruiting until its quota is met, so the loss slows cortical refill more than it shortens it;"
-        " 0.3 at a RANKL gain of 2 gave refill 0.67 against 0.70 without it and porosity +21 against +24 %, 10 seeds;"
-        " README)",
+        " 0.3 at a RANKL gain of 2 left cortical refill about where it was, 0.67 against 0.70 without it, and the"
+        " porosity did not rise, +21 against +24 % over healthy, 10 seeds; README)",
     )
 
 
