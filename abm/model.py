@@ -409,10 +409,18 @@ class BoneModel(mesa.Model):
         self._dying["osteoblast"] |= buried
 
     def apposition_um_per_day(self) -> np.ndarray:
-        """Per osteoblast: matrix apposition rate now (rules x ATP-limited synthesis x teriparatide), um/day."""
+        """Per osteoblast: matrix apposition rate now (rules x ATP-limited synthesis x teriparatide x cortical
+        hypoxia of microvascular disease), um/day."""
         apposition = self.behaviour["osteoblast"][:, self.rules["osteoblast"].index("apposition_um_per_day")]
-        return apposition * self._synthesis * (
+        apposition = apposition * self._synthesis * (
             1.0 + self.doses["teriparatide"] * self.scenario.treatment_effects.teriparatide_apposition_gain)
+        hypoxic = self.scenario.signalling.microvascular.cortical_apposition_loss
+        hypoxic *= self.scenario.individual.microvascular_disease
+        if hypoxic:  # without the disease the rate is untouched, bit for bit
+            pos = self.stores["osteoblast"]["pos"]
+            cortical = self.state.cortical_mask[pos[:, 0], pos[:, 1], pos[:, 2]]
+            apposition = apposition * np.where(cortical, 1.0 - hypoxic, 1.0)
+        return apposition
 
     def mature_matrix(self) -> None:
         """Osteoid mineralises after its lag; bone mineral approaches full (secondary mineralisation)."""

@@ -309,7 +309,8 @@ def rank_occupancy(rankl, opg, rankl_half, opg_binding):
 @numba.njit(cache=True, inline="always")
 def _activation_site(label, z, y, x):
     """Index into _N6 of the marrow voxel a BMU activated at bone voxel (z, y, x) opens in: its first
-    non-matrix neighbour (-1 if none). The one site rule of the picker and of the hazard's split."""
+    non-matrix neighbour (-1 if none; both callers ask only for faces counted by :func:`_exposed_faces`, which
+    have one). The one site rule of the picker and of the hazard's split."""
     for k in range(6):
         nz, ny, nx = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
         if _inside(label.shape, nz, ny, nx) and not _is_matrix(label[nz, ny, nx]):

@@ -282,6 +282,33 @@ def test_microvascular_disease_keeps_osteoprogenitors_from_cortical_bmus_only():
     assert sick["cortical"] == pytest.approx(1.0 - 0.5 * 0.6, abs=0.075)  # 400 tries: 3 binomial sd
 
 
+def test_microvascular_disease_slows_matrix_apposition_of_cortical_osteoblasts_only():
+    # the canal osteoblasts of a poorly perfused cortex are hypoxic, and hypoxia cuts osteoblast matrix output
+    # (Utting 2006); the marrow-fed trabecular osteoblasts keep their rate
+    cortex = "geometry.synthetic.cortical_faces=['y_min']"
+
+    def rates(*overrides: str) -> tuple[np.ndarray, np.ndarray]:
+        model = _model("premenopausal", cortex, *overrides)
+        for _ in range(3):  # one eroded BMU per compartment, each with pre-osteoblasts recruited to its cavity
+            for cortical in (True, False):
+                bmu = _eroded_bmu(model, 10.0, cortical=cortical)
+                model._recruit_preosteoblasts(model.bmus.site[[bmu]])
+        model.births_and_deaths()
+        model.sense_signals()
+        model._synthesis = np.ones(len(model.stores["osteoblast"]))  # no ATP limit: the rules' rate
+        pos = model.stores["osteoblast"]["pos"]
+        return model.apposition_um_per_day(), model.state.cortical_mask[tuple(pos.T)]
+
+    base, cortical = rates()
+    assert cortical.any() and (~cortical).any()
+    inert, _ = rates("signalling.microvascular.cortical_apposition_loss=0.8")
+    assert np.array_equal(inert, base)  # without the disease the loss does nothing, bit for bit
+    sick, same = rates("individual.microvascular_disease=0.5", "signalling.microvascular.cortical_apposition_loss=0.6")
+    assert np.array_equal(same, cortical)
+    assert np.array_equal(sick[~cortical], base[~cortical])
+    assert np.allclose(sick[cortical], base[cortical] * (1.0 - 0.5 * 0.6), rtol=1e-12)
+
+
 def test_raloxifene_acts_as_partial_estrogen():
     rankl = {}
     for name, extra in (("post", ()), ("raloxifene", ("treatments.raloxifene=1",))):
