@@ -488,13 +488,21 @@ class BoneModel(mesa.Model):
         K.pick_surface_sites(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant, targets, sites)
         sites = self._glucose_inhibits_osteoclastogenesis(sites[sites[:, 0] >= 0])
         for site in sites:
-            bmu = self.bmus.open(self.time_days, site)
-            n = cfg.osteoclasts_per_bmu
-            lifespan = self.rng.normal(cfg.lifespan_days, cfg.lifespan_sd_days, n).clip(1.0, None) * 24.0
-            lifespan *= 1.0 + self.scenario.signalling.estrogen.osteoclast_lifespan_gain * self.estrogen_loss
-            self._births.append(("osteoclast", np.tile(site, (n, 1)), {"stage": OC.PRECURSOR, "lifespan_h": lifespan, "bmu": bmu}))
+            self.open_bmu(site)
             self.totals["activations"] += 1
             self.totals["cortical_activations"] += int(self.state.cortical_mask[tuple(site)])
+
+    def open_bmu(self, site: np.ndarray) -> int:
+        """Open a BMU at the marrow voxel ``site`` beside the bone surface and return its id: its osteoclast
+        precursors (lifespans drawn, longer without estrogen) are born at the end of this step. The activation
+        hazard opens BMUs with it; scripts/trace_bmu_teams.py opens them by hand."""
+        cfg = self.scenario.cells.osteoclast
+        bmu = self.bmus.open(self.time_days, site)
+        n = cfg.osteoclasts_per_bmu
+        lifespan = self.rng.normal(cfg.lifespan_days, cfg.lifespan_sd_days, n).clip(1.0, None) * 24.0
+        lifespan *= 1.0 + self.scenario.signalling.estrogen.osteoclast_lifespan_gain * self.estrogen_loss
+        self._births.append(("osteoclast", np.tile(site, (n, 1)), {"stage": OC.PRECURSOR, "lifespan_h": lifespan, "bmu": bmu}))
+        return bmu
 
     def _glucose_inhibits_osteoclastogenesis(self, sites: np.ndarray) -> np.ndarray:
         """The activation sites that survive high local glucose (see HyperglycaemiaModule)."""
