@@ -299,7 +299,6 @@ class MicrovascularModule(Section):
         " porosity did not rise, +21 against +24 % over healthy, 10 seeds; README)",
     )
 
-
     cortical_apposition_loss: float = Field(
         0.0, ge=0, lt=1,
         description="relative drop of the matrix apposition rate of osteoblasts in the cortical compartment at"
