@@ -132,8 +132,8 @@ class Individual(Section):
     )
     microvascular_disease: float = Field(
         0.0, ge=0, le=1, description="diabetic microvascular disease (1: established retinopathy, nephropathy or"
-        " neuropathy; 0: none); raises osteocytic RANKL in the cortex and can keep osteoprogenitors from cortical"
-        " BMUs (signalling.microvascular)",
+        " neuropathy; 0: none); raises osteocytic RANKL in the cortex and can slow cortical osteoblasts and keep"
+        " osteoprogenitors from cortical BMUs (signalling.microvascular)",
     )
 
     @property
