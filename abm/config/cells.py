@@ -223,9 +223,10 @@ class HyperglycaemiaModule(Section):
     """
 
     osteoclastogenesis_inhibition: float = Field(
-        0.75, ge=0, le=1, description="fraction of BMU activations lost at saturating excess glucose (high glucose"
-        " inhibits RANKL-induced osteoclastogenesis, Wittrant 2008 Bone 42:1122; 0.75 with half_max 2 mM gives"
-        " 0.48 at 9 mM, turnover markers 20-40 % lower in T2DM, Hygum 2017)",
+        0.83, ge=0, le=1, description="fraction of BMU activations lost at saturating excess glucose (high glucose"
+        " inhibits RANKL-induced osteoclastogenesis, Wittrant 2008 Bone 42:1122; 0.83 with half_max 2 mM loses"
+        " 0.53 at 9 mM; calibrated on the turnover markers, 20-40 % lower in T2DM, Hygum 2017: T2DM activation"
+        " hazard 0.77x healthy and resorbed volume -25 %, 10 seeds; README)",
     )
     half_max_mM: float = Field(
         2.0, gt=0, le=100, description="glucose above 5.5 mM that gives half the inhibition, mM (assumption)"
