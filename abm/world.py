@@ -75,7 +75,7 @@ def build_world(scenario: Scenario) -> World:
         field_specs(scenario),
         state.shape,
         state.voxel_um,
-        dt_s=scenario.time.dt_hours * 3600.0,
+        dt_s=scenario.time.field_dt_hours * 3600.0,  # one solve advances the fields by the whole interval
         dtype=np.dtype(scenario.solver.dtype),
         rel_tol=scenario.solver.rel_tol,
     )

@@ -159,7 +159,8 @@ class Time(Section):
 
     dt_hours: float = Field(1.0, gt=0, le=24, description="agent time step, hours")
     field_dt_hours: float = Field(
-        6.0, gt=0, le=48, description="interval between field solves, hours (a multiple of dt_hours; fields are quasi-steady)"
+        6.0, gt=0, le=48, description="interval between field solves, hours (a multiple of dt_hours): each solve advances"
+        " the fields by the whole interval (backward Euler) from the cells' sources averaged over it"
     )
     days: float = Field(7.0, ge=0, le=36500, description="simulated duration, days")
     spinup_days: float = Field(
