@@ -303,8 +303,8 @@ class MicrovascularModule(Section):
         0.0, ge=0, lt=1,
         description="relative drop of the matrix apposition rate of osteoblasts in the cortical compartment at"
         " microvascular_disease 1 (hypoxic osteoblasts of poorly perfused canals lay less matrix, Utting 2006;"
-        " an assumption, 0 by default and 0.5 in t2dm.toml: cortical refill 0.51 against 0.70 without it and"
-        " cortical porosity +32 against +24 % over healthy, 10 seeds; README)",
+        " an assumption, 0 by default and 0.5 in t2dm.toml, where it lowers the refill of cortical BMUs and"
+        " raises the cortical porosity of T2DM over healthy; calibration in the README)",
     )
 
 
