@@ -10,8 +10,8 @@ from abm.cells import BMSC, Osteoblast, Osteoclast
 from abm.cells import kernels as K
 from abm.config import ConfigErrors, load_scenario
 from abm.errors import UserError
-from abm.geometry import Tissue
 from abm.fields.solver import SolveStats
+from abm.geometry import Tissue
 from abm.model import BoneModel, NumericalFault
 from tests.model.conftest import BOOST, run_days, small_model
 
