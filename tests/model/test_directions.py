@@ -15,6 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
+from tests.conftest import REPO
+
 DAYS = 150
 SEEDS = (1, 2)
 BOOST = 5.0
@@ -49,27 +51,22 @@ def _run_arm(overrides: tuple[str, ...], seed: int) -> dict[str, float]:
 
 def _hand_opened(overrides: tuple[str, ...]) -> dict[str, list[int]]:
     """Four trabecular BMUs opened by hand at day 0 at the same sites in every arm (no activation hazard),
-    followed for HAND_OPENED_DAYS: each BMU's voxels resorbed and formed."""
+    followed for HAND_OPENED_DAYS: each BMU's voxels resorbed and formed. The sites are picked as
+    scripts/trace_bmu_teams.py picks them."""
+    import importlib.util
+
     import numba
     import numpy as np
-    from scipy import ndimage
 
-    from abm.geometry import Tissue
     from tests.model.conftest import run_days, small_model
 
+    spec = importlib.util.spec_from_file_location("trace_bmu_teams", REPO / "scripts" / "trace_bmu_teams.py")
+    tracer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tracer)
     numba.set_num_threads(1)
     model = small_model(*overrides, seed=1, boost=0.0)
-    label = model.state.label
-    beside_bone = ndimage.binary_dilation(label == Tissue.BONE, ndimage.generate_binary_structure(3, 1))
-    inner = np.zeros(label.shape, bool)
-    inner[4:-4, 4:-4, 4:-4] = True
-    candidates = np.argwhere(beside_bone & (label == Tissue.MARROW) & inner & ~model.state.cortical_mask)
-    sites: list[np.ndarray] = []
-    for site in candidates[np.random.default_rng(7).permutation(len(candidates))]:
-        if len(sites) < 4 and all(np.abs(site - other).max() >= 15 for other in sites):
-            sites.append(site)
-    for site in sites:
-        model.open_bmu(site.astype(np.int32))
+    for site, _ in tracer.pick_sites(model, cortical=0, trabecular=4, rng=np.random.default_rng(7)):
+        model.open_bmu(site)
     run_days(model, HAND_OPENED_DAYS)
     return {"resorbed": model.bmus.resorbed_voxels.tolist(), "formed": model.bmus.formed_voxels.tolist()}
 
