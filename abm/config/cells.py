@@ -171,12 +171,13 @@ class EstrogenModule(Section):
     """
 
     matrix_rankl_gain: float = Field(
-        3.5, ge=0, le=20,
-        description="osteocytic RANKL is multiplied by 1 + gain x estrogen_loss (RANKL per marrow cell 2-3x"
-        " higher in early postmenopausal women, Eghbali-Fatourechi 2003); with the marrow IL-6/TNF-alpha rules"
-        " of premenopausal.toml it sets how much more often BMUs activate after menopause (about 2-3x,"
-        " Recker 2004); calibrated with the estrogen-loss osteoblast apoptosis rule to the SWAN slopes"
-        " (README calibration)",
+        0.75, ge=0, le=20,
+        description="osteocytic RANKL is multiplied by 1 + gain x estrogen_loss (osteocytes are a main RANKL"
+        " source, Nakashima 2011; the size of their response to estrogen loss is an assumption: the 2-3x RANKL"
+        " per marrow cell of early postmenopausal women, Eghbali-Fatourechi 2003, is carried by the stromal"
+        " IL-6/TNF-alpha rules of premenopausal.toml); with those rules it sets how much more often BMUs"
+        " activate after menopause (about 2-3x, Recker 2004); calibrated with the estrogen-loss osteoblast"
+        " apoptosis rule to the SWAN slopes (README calibration)",
     )
     matrix_opg_loss: float = Field(
         0.5, ge=0, le=1,
@@ -223,10 +224,10 @@ class HyperglycaemiaModule(Section):
     """
 
     osteoclastogenesis_inhibition: float = Field(
-        0.83, ge=0, le=1, description="fraction of BMU activations lost at saturating excess glucose (high glucose"
-        " inhibits RANKL-induced osteoclastogenesis, Wittrant 2008 Bone 42:1122; 0.83 with half_max 2 mM loses"
-        " 0.53 at 9 mM; calibrated on the turnover markers, 20-40 % lower in T2DM, Hygum 2017: T2DM activation"
-        " hazard 0.77x healthy and resorbed volume -25 %, 10 seeds; README)",
+        0.88, ge=0, le=1, description="fraction of BMU activations lost at saturating excess glucose (high glucose"
+        " inhibits RANKL-induced osteoclastogenesis, Wittrant 2008 Bone 42:1122; 0.88 with half_max 2 mM loses"
+        " 0.56 at 9 mM; calibrated on the turnover markers, 20-40 % lower in T2DM, Hygum 2017; README"
+        " calibration)",
     )
     half_max_mM: float = Field(
         2.0, gt=0, le=100, description="glucose above 5.5 mM that gives half the inhibition, mM (assumption)"
