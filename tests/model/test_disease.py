@@ -41,9 +41,21 @@ def test_estrogen_loss_raises_rankl_and_activation_and_hormone_therapy_restores_
     hrt = _model("premenopausal", "systemic.estrogen=0.15", "treatments.hormone_therapy=1")
     rates = {name: _activation_per_day(m) for name, m in (("pre", pre), ("post", post), ("hrt", hrt))}
     rankl = {name: float(m.fields.field("rankl").mean()) for name, m in (("pre", pre), ("post", post), ("hrt", hrt))}
+    # the first day's marrow mean mixes osteocytic RANKL (x 1 + gain x 0.85, next test) with stromal RANKL
+    # whose cytokine rise needs a few solves to settle
     assert rankl["post"] > 1.15 * rankl["pre"] and rates["post"] > 1.15 * rates["pre"]
     assert rankl["pre"] <= rankl["hrt"] < rankl["post"] and rates["hrt"] < rates["post"]
     assert hrt.systemic["estrogen"] == pytest.approx(0.95)
+
+
+def test_estrogen_loss_multiplies_osteocytic_rankl_by_one_plus_gain_times_loss():
+    pre, post = (_steps(_model("premenopausal", *o), 1) for o in ((), ("systemic.estrogen=0.15",)))
+    bone = pre.state.label == Tissue.BONE
+    source = [m.fields.source[m.field_index["rankl"]][bone] for m in (pre, post)]
+    gain = post.scenario.signalling.estrogen.matrix_rankl_gain
+    assert gain > 0 and bone.any()
+    np.testing.assert_allclose(source[0], pre.scenario.signalling.rank.matrix_rankl_per_s, rtol=1e-6)
+    np.testing.assert_allclose(source[1], source[0] * (1.0 + gain * 0.85), rtol=1e-6)
 
 
 def test_estrogen_loss_raises_marrow_cytokines_and_anti_tnf_lowers_its_activation():
