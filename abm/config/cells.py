@@ -224,9 +224,9 @@ class HyperglycaemiaModule(Section):
     """
 
     osteoclastogenesis_inhibition: float = Field(
-        0.88, ge=0, le=1, description="fraction of BMU activations lost at saturating excess glucose (high glucose"
-        " inhibits RANKL-induced osteoclastogenesis, Wittrant 2008 Bone 42:1122; 0.88 with half_max 2 mM loses"
-        " 0.56 at 9 mM; calibrated on the turnover markers, 20-40 % lower in T2DM, Hygum 2017; README"
+        0.86, ge=0, le=1, description="fraction of BMU activations lost at saturating excess glucose (high glucose"
+        " inhibits RANKL-induced osteoclastogenesis, Wittrant 2008 Bone 42:1122; 0.86 with half_max 2 mM loses"
+        " 0.55 at 9 mM; calibrated on the turnover markers, 20-40 % lower in T2DM, Hygum 2017; README"
         " calibration)",
     )
     half_max_mM: float = Field(

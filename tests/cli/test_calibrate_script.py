@@ -294,15 +294,15 @@ def test_with_the_model_keep_probability_the_hazard_is_thinned_by_it_not_by_the_
     t2dm = load_scenario(calib.CONFIGS / "t2dm.toml")
     days = np.arange(5.0)
     keep = calib.keep_probability(t2dm, days)
-    np.testing.assert_allclose(keep, 1.0 - 0.88 * 3.5 / 5.5)  # 9 mM: 3.5 mM excess, inhibition 0.88, half-maximum 2 mM
+    np.testing.assert_allclose(keep, 1.0 - 0.86 * 3.5 / 5.5)  # 9 mM: 3.5 mM excess, inhibition 0.86, half-maximum 2 mM
     healthy = load_scenario(calib.CONFIGS / "premenopausal.toml")
     np.testing.assert_array_equal(calib.keep_probability(healthy, days), 1.0)  # 5 mM: nothing inhibited
     runs = [{"arm": "t2dm", "seed": s, "days": days, "keep": keep, "series": {
         "expected_bmu_activations": np.array([0.0, 1.0, 2.0, 3.0, 4.0]),
         "bmu_activations": np.array([0, 0, 1, 1, 1.0]),
         "bmu_activations_inhibited_by_glucose": np.array([0, 0, 0, 1, 3.0])}} for s in range(2)]
-    # 2 of 8 kept by chance; the hazard is thinned by the probability, 0.44
-    np.testing.assert_allclose(calib.hazard_increments(runs), [0.0, *[1.0 - 0.88 * 3.5 / 5.5] * 4])
+    # 2 of 8 kept by chance; the hazard is thinned by the probability, 0.45
+    np.testing.assert_allclose(calib.hazard_increments(runs), [0.0, *[1.0 - 0.86 * 3.5 / 5.5] * 4])
 
 
 def test_jackknife_over_seeds_of_a_mean_is_the_standard_error_of_the_mean(calib):
