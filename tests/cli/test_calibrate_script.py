@@ -182,6 +182,38 @@ def test_the_postmenopausal_t2dm_arm_is_compared_with_t2dm_and_postmenopausal(ca
     assert "PM-T2DM vs postmenopausal: abmd, %" in out
 
 
+def test_the_prospective_figure_in_sofs_population_compares_the_estrogen_deficient_arms_after_year_2(calib, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    for years_run in (4.0, 1.5):
+        days = np.linspace(0.0, 365.25 * years_run, round(12 * years_run) + 1)  # monthly, year 2 on a sample
+        years = days / 365.25
+        folder = tmp_path / f"{years_run:g}y"
+        folder.mkdir()
+        runs = []
+        for arm in ("postmenopausal", "pm_t2dm"):
+            for seed in (0, 1):
+                # both arms lose 3 %/yr for two years; after year 2 the diabetic arm loses 0.5 %/yr of its
+                # year-2 aBMD more than the other (a whole-run slope would mix in the shared early loss)
+                early = np.minimum(years, 2.0) * 0.03
+                late = np.maximum(years - 2.0, 0.0) * (0.01 + (0.005 if arm == "pm_t2dm" else 0.0))
+                series = {name: np.full(len(days), 1.0 + seed) for name in calib.SERIES}
+                series["abmd_g_cm2"] = (1.0 + seed) * (1.0 - early) * (1.0 - late)
+                series["expected_bmu_activations"] = np.full(len(days), np.nan)
+                runs.append({"arm": arm, "seed": seed, "days": days, "series": series})
+        _write_batch(folder, runs)
+        out = subprocess.run([sys.executable, str(SCRIPT), "--from-batch", str(folder)],
+                             capture_output=True, text=True, check=True).stdout
+        figures = json.loads(out.strip().splitlines()[-1])["figures"]
+        if years_run > 2:
+            assert figures["pm_t2dm_vs_postmenopausal_abmd_rate_pct_per_year"] == pytest.approx(-0.5, abs=1e-6)
+            assert "PM-T2DM - postmenopausal: aBMD change after year 2, %/yr" in out
+        else:  # a run that ends before year 2 has no late phase to compare
+            assert "pm_t2dm_vs_postmenopausal_abmd_rate_pct_per_year" not in figures
+
+
 def _write_batch(folder, runs: list[dict]) -> None:
     import pandas as pd
 
