@@ -399,6 +399,17 @@ def test_arms_that_differ_only_after_day_0_share_their_spinup(calib):
     assert calib.spinup_key("premenopausal", 0, 60, ("time.spinup_days=0",)) is None
 
 
+def test_each_treatment_starts_at_day_0_from_the_untreated_spinup(calib):
+    from abm.config import load_scenario
+
+    key = calib.spinup_key("pm_t2dm", 0, 60)
+    for t in calib.TREATMENTS:
+        scenario = load_scenario(calib.CONFIGS / f"pm_t2dm_{t}.toml")
+        dose = lambda days: getattr(scenario.treatments, t).at(days)  # noqa: E731
+        assert (t, dose(-scenario.time.spinup_days), dose(-1e-9), dose(0.0), dose(1000.0)) == (t, 0.0, 0.0, 1.0, 1.0)
+        assert calib.spinup_key(f"pm_t2dm_{t}", 0, 60) == key, t  # treated arms branch from the untreated block
+
+
 def test_an_arm_branched_from_a_shared_spinup_is_the_run_that_spun_up_itself(calib, tmp_path):
     # a hazard high enough that BMUs open within the 12-day spin-up (osteocytic OPG lowers it 0.6x)
     small = ("time.spinup_days=12", "geometry.synthetic.cortical_faces=[]", "cells.osteoclast.activation_per_mm2_per_year=70")
