@@ -10,7 +10,10 @@ prints each figure beside its target:
 - T2DM vs healthy: areal BMD proxy equal or up to 5 % higher (Vestergaard 2007);
   resorbed and formed volume per day 20-40 % lower (Hygum 2017); cortical porosity
   at least 25 % higher (Burghardt 2010, Patsch 2013); marrow adiposity higher; more
-  ferroptotic osteoblast deaths;
+  ferroptotic osteoblast deaths; and, since both arms start from the same block, the prospective
+  aBMD figure: diabetic women lose 0.25-0.7 %/yr faster (SOF, Schwartz 2013), printed for
+  t2dm - premenopausal over the run and, with ``pm_t2dm``, for pm_t2dm - postmenopausal after year 2
+  (SOF's women were long postmenopausal);
 - treatments in postmenopausal T2DM: the direction of each (deferoxamine lowers
   ferroptotic deaths, anti-TNF lowers the loss, alendronate raises BMD, ...).
 
