@@ -77,6 +77,21 @@ TREATMENTS = (
     "deferoxamine", "nac", "ferrostatin", "anti_tnf", "alendronate", "teriparatide", "raloxifene",
     "hormone_therapy", "metformin", "glp1", "vitamin_d",
 )
+# What is known of each treatment's effect on BMD, printed beside its figure (the target is the direction,
+# > 0: the block is 1.2 mm of spine-like bone, not a DXA site, so trial sizes are a yardstick, not a target)
+TREATMENT_EVIDENCE = {
+    "deferoxamine": "rodent T2DM/OVX models only",
+    "nac": "rodent T2DM/OVX models only",
+    "ferrostatin": "rodent T2DM models only",
+    "anti_tnf": "RA: loss halted (Vis 2006)",
+    "alendronate": "T2DM women: spine +6.6 %, hip +2.4 % in 3 y (FIT, Keegan 2004)",
+    "teriparatide": "spine +9 %, neck +3 % vs placebo, 21 mo (Neer 2001); same in T2DM (DANCE)",
+    "raloxifene": "spine +2.6 %, neck +2.1 % vs placebo, 3 y (MORE, Ettinger 1999)",
+    "hormone_therapy": "hip +3.7 % vs placebo, 3 y (WHI, Cauley 2003)",
+    "metformin": "no BMD trial; fracture-neutral (ADOPT)",
+    "glp1": "trials neutral; less loss on weight loss (Iepsen 2015)",
+    "vitamin_d": "neck +0.8 %, other sites none (Reid 2014 meta-analysis)",
+}
 SERIES = ("abmd_g_cm2", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "bv_tv", "porosity", "cortical_porosity", "marrow_adiposity",
           "resorbed_um3_per_day", "formed_um3_per_day", "deaths_osteoblast_ferroptosis", "matrix_age_products_au",
           "bmu_activations", "expected_bmu_activations", "expected_cortical_bmu_activations",
@@ -747,7 +762,7 @@ def main() -> None:
         arm = f"pm_t2dm_{t}"
         if arm in args.arms and "pm_t2dm" in args.arms:
             value = add(f"{t}_abmd_vs_untreated_pct", f"{t}: aBMD vs untreated PM-T2DM, %",
-                        relative(arm, "pm_t2dm", "abmd_g_cm2", 365.0), "> 0 % (less loss)",
+                        relative(arm, "pm_t2dm", "abmd_g_cm2", 365.0), f"> 0 % (less loss); {TREATMENT_EVIDENCE[t]}",
                         renewal_level(arm, "pm_t2dm", "abmd_g_cm2", True, 365.0))
             targets[f"{t}_raises_abmd"] = bool(value > 0)
 
