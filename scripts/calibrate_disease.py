@@ -765,6 +765,13 @@ def main() -> None:
                         relative(arm, "pm_t2dm", "abmd_g_cm2", 365.0), f"> 0 % (less loss); {TREATMENT_EVIDENCE[t]}",
                         renewal_level(arm, "pm_t2dm", "abmd_g_cm2", True, 365.0))
             targets[f"{t}_raises_abmd"] = bool(value > 0)
+            # how it got there (informative): the ferroptotic deaths it spares and the cortical pores it leaves
+            add(f"{t}_ferroptotic_ob_deaths_vs_untreated_per_day", f"  {t}: ferroptotic OB deaths/day, - untreated",
+                paired(runs, arm, "pm_t2dm", lambda a, b: tail_mean(a, "deaths_osteoblast_ferroptosis", days)
+                       - tail_mean(b, "deaths_osteoblast_ferroptosis", days)), "")
+            add(f"{t}_cortical_porosity_vs_untreated_pct", f"  {t}: cortical porosity vs untreated, %",
+                relative(arm, "pm_t2dm", "cortical_porosity", 365.0), "",
+                renewal_level(arm, "pm_t2dm", "cortical_porosity", False, 365.0))
 
     cached = sum(bool(r.get("cached")) for r in runs)
     print(f"{len(args.arms)} arms x {args.seeds} seeds, {shape}, {args.years:g} years"

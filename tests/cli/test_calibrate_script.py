@@ -214,17 +214,19 @@ def test_the_prospective_figure_in_sofs_population_compares_the_estrogen_deficie
             assert "pm_t2dm_vs_postmenopausal_abmd_rate_pct_per_year" not in figures
 
 
-def test_each_treatment_is_judged_on_its_abmd_against_untreated_pm_t2dm_beside_what_is_known(calib, tmp_path):
+def test_each_treatment_is_judged_on_its_abmd_against_untreated_pm_t2dm_beside_what_is_known_and_how(calib, tmp_path):
     import json
     import subprocess
     import sys
 
     days = np.arange(0.0, 731.0, 30.0)
     runs = []
-    for arm, gain in (("pm_t2dm", 1.0), ("pm_t2dm_alendronate", 1.04), ("pm_t2dm_metformin", 0.99)):
+    for arm, gain, deaths in (("pm_t2dm", 1.0, 0.1), ("pm_t2dm_alendronate", 1.04, 0.1), ("pm_t2dm_metformin", 0.99, 0.04)):
         for seed in (0, 1):
             series = {name: np.full(len(days), 1.0 + seed) for name in calib.SERIES}
             series["abmd_g_cm2"] = np.full(len(days), gain * (1.0 + seed))
+            series["cortical_porosity"] = np.full(len(days), 0.1 / gain)  # fewer pores where more bone
+            series["deaths_osteoblast_ferroptosis"] = np.full(len(days), deaths)
             series["expected_bmu_activations"] = np.full(len(days), np.nan)
             runs.append({"arm": arm, "seed": seed, "days": days, "series": series})
     _write_batch(tmp_path, runs)
@@ -235,6 +237,11 @@ def test_each_treatment_is_judged_on_its_abmd_against_untreated_pm_t2dm_beside_w
     assert result["figures"]["metformin_abmd_vs_untreated_pct"] == pytest.approx(-1.0)
     assert result["targets_met"]["alendronate_raises_abmd"] is True
     assert result["targets_met"]["metformin_raises_abmd"] is False
+    # how each got there, informative (no target): the deaths it spares, the pores it leaves
+    assert result["figures"]["metformin_ferroptotic_ob_deaths_vs_untreated_per_day"] == pytest.approx(-0.06)
+    assert result["figures"]["alendronate_ferroptotic_ob_deaths_vs_untreated_per_day"] == pytest.approx(0.0)
+    assert result["figures"]["alendronate_cortical_porosity_vs_untreated_pct"] == pytest.approx(100 * (1 / 1.04 - 1))
+    assert set(result["targets_met"]) == {"alendronate_raises_abmd", "metformin_raises_abmd"}
     assert "> 0 % (less loss); " + calib.TREATMENT_EVIDENCE["alendronate"] in out
     assert set(calib.TREATMENT_EVIDENCE) == set(calib.TREATMENTS)  # every treatment has its yardstick
 
