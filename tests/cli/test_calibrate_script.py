@@ -155,10 +155,6 @@ def test_figures_from_a_batch_folder_recover_known_slopes_and_differences(calib,
 
 
 def test_the_postmenopausal_t2dm_arm_is_compared_with_t2dm_and_postmenopausal(calib, tmp_path):
-    import json
-    import subprocess
-    import sys
-
     days = np.arange(0.0, 1461.0 + 1, 30.0)
     years = days / 365.25
     runs = []
@@ -172,10 +168,7 @@ def test_the_postmenopausal_t2dm_arm_is_compared_with_t2dm_and_postmenopausal(ca
             series["abmd_g_cm2"] = np.full(len(days), (1.03 if arm == "pm_t2dm" else 1.0) * (1 + seed))
             series["expected_bmu_activations"] = np.full(len(days), np.nan)
             runs.append({"arm": arm, "seed": seed, "days": days, "series": series})
-    _write_batch(tmp_path, runs)
-    out = subprocess.run([sys.executable, str(SCRIPT), "--from-batch", str(tmp_path)],
-                         capture_output=True, text=True, check=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    out, result = _script_on_batch(tmp_path, runs)
     assert result["figures"]["pm_t2dm_estrogen_loss_early_pct_per_year"] == pytest.approx(-2.0, abs=0.05)
     assert result["figures"]["pm_t2dm_vs_postmenopausal_abmd_pct"] == pytest.approx(3.0)
     assert not any(key.startswith("pm_t2dm") for key in result["targets_met"])  # informative rows, no target
@@ -183,10 +176,6 @@ def test_the_postmenopausal_t2dm_arm_is_compared_with_t2dm_and_postmenopausal(ca
 
 
 def test_the_prospective_figure_in_sofs_population_compares_the_estrogen_deficient_arms_after_year_2(calib, tmp_path):
-    import json
-    import subprocess
-    import sys
-
     for years_run in (4.0, 1.5):
         days = np.linspace(0.0, 365.25 * years_run, round(12 * years_run) + 1)  # monthly, year 2 on a sample
         years = days / 365.25
@@ -203,10 +192,8 @@ def test_the_prospective_figure_in_sofs_population_compares_the_estrogen_deficie
                 series["abmd_g_cm2"] = (1.0 + seed) * (1.0 - early) * (1.0 - late)
                 series["expected_bmu_activations"] = np.full(len(days), np.nan)
                 runs.append({"arm": arm, "seed": seed, "days": days, "series": series})
-        _write_batch(folder, runs)
-        out = subprocess.run([sys.executable, str(SCRIPT), "--from-batch", str(folder)],
-                             capture_output=True, text=True, check=True).stdout
-        figures = json.loads(out.strip().splitlines()[-1])["figures"]
+        out, result = _script_on_batch(folder, runs)
+        figures = result["figures"]
         if years_run > 2:
             assert figures["pm_t2dm_vs_postmenopausal_abmd_rate_pct_per_year"] == pytest.approx(-0.5, abs=1e-6)
             assert "PM-T2DM - postmenopausal: aBMD change after year 2, %/yr" in out
@@ -215,10 +202,6 @@ def test_the_prospective_figure_in_sofs_population_compares_the_estrogen_deficie
 
 
 def test_each_treatment_is_judged_on_its_abmd_against_untreated_pm_t2dm_beside_what_is_known_and_how(calib, tmp_path):
-    import json
-    import subprocess
-    import sys
-
     days = np.arange(0.0, 731.0, 30.0)
     runs = []
     for arm, gain, deaths in (("pm_t2dm", 1.0, 0.1), ("pm_t2dm_alendronate", 1.04, 0.1), ("pm_t2dm_metformin", 0.99, 0.04)):
@@ -229,10 +212,7 @@ def test_each_treatment_is_judged_on_its_abmd_against_untreated_pm_t2dm_beside_w
             series["deaths_osteoblast_ferroptosis"] = np.full(len(days), deaths)
             series["expected_bmu_activations"] = np.full(len(days), np.nan)
             runs.append({"arm": arm, "seed": seed, "days": days, "series": series})
-    _write_batch(tmp_path, runs)
-    out = subprocess.run([sys.executable, str(SCRIPT), "--from-batch", str(tmp_path)],
-                         capture_output=True, text=True, check=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    out, result = _script_on_batch(tmp_path, runs)
     assert result["figures"]["alendronate_abmd_vs_untreated_pct"] == pytest.approx(4.0)
     assert result["figures"]["metformin_abmd_vs_untreated_pct"] == pytest.approx(-1.0)
     assert result["targets_met"]["alendronate_raises_abmd"] is True
@@ -246,6 +226,18 @@ def test_each_treatment_is_judged_on_its_abmd_against_untreated_pm_t2dm_beside_w
     assert set(calib.TREATMENT_EVIDENCE) == set(calib.TREATMENTS)  # every treatment has its yardstick
 
 
+def _script_on_batch(folder, runs: list[dict]) -> tuple[str, dict]:
+    """Write ``runs`` as a batch folder and run the script on it: its printout and its JSON line."""
+    import json
+    import subprocess
+    import sys
+
+    _write_batch(folder, runs)
+    out = subprocess.run([sys.executable, str(SCRIPT), "--from-batch", str(folder)],
+                         capture_output=True, text=True, check=True).stdout
+    return out, json.loads(out.strip().splitlines()[-1])
+
+
 def _write_batch(folder, runs: list[dict]) -> None:
     import pandas as pd
 
@@ -257,10 +249,6 @@ def _write_batch(folder, runs: list[dict]) -> None:
 
 
 def test_the_script_judges_bmu_made_figures_on_the_renewal_estimate(calib, tmp_path):
-    import json
-    import subprocess
-    import sys
-
     days = np.arange(0.0, 1462.0)
     hazards = {"premenopausal": np.full(len(days), 0.004),
                "postmenopausal": 0.004 + 0.008 * (1.0 - np.exp(-days / 180.0))}
@@ -270,10 +258,7 @@ def test_the_script_judges_bmu_made_figures_on_the_renewal_estimate(calib, tmp_p
             r["series"] = {**{name: np.ones(len(days)) for name in calib.SERIES}, **r["series"],
                            "trabecular_vbmd_mg_cm3": r["series"].pop("v"), "bmu_activations_inhibited_by_glucose": 0 * days}
             runs.append(r)
-    _write_batch(tmp_path, runs)
-    out = subprocess.run([sys.executable, str(SCRIPT), "--from-batch", str(tmp_path)],
-                         capture_output=True, text=True, check=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    out, result = _script_on_batch(tmp_path, runs)
 
     def slope(hazard: np.ndarray) -> float:
         path = 0.3 * days / 365.25 + _cavity(days[:, None] - days[None, :]) @ hazard
