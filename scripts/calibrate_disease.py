@@ -14,8 +14,10 @@ prints each figure beside its target:
   aBMD figure: diabetic women lose 0.25-0.7 %/yr faster (SOF, Schwartz 2013), printed for
   t2dm - premenopausal over the run and, with ``pm_t2dm``, for pm_t2dm - postmenopausal after year 2
   (SOF's women were long postmenopausal);
-- treatments in postmenopausal T2DM: the direction of each (deferoxamine lowers
-  ferroptotic deaths, anti-TNF lowers the loss, alendronate raises BMD, ...).
+- treatments in postmenopausal T2DM: the direction of each on aBMD against untreated PM-T2DM,
+  beside what trials (or, for the ferroptosis drugs, rodent studies) report, with the ferroptotic
+  osteoblast deaths it spares and its cortical porosity (deferoxamine lowers ferroptotic deaths,
+  anti-TNF lowers the loss, alendronate raises BMD, ...).
 
 The default is a 60^3 block (1.2 mm) for 4 years with 3 seeds per arm, each arm starting from
 its scenario's spin-up (``time.spinup_days``, 2 years in configs/premenopausal.toml: remodelling before
