@@ -72,13 +72,11 @@ from pathlib import Path
 
 import numpy as np
 
+from abm.config.treatments import TREATMENTS  # the treatments a scenario can dose, one pm_t2dm arm each
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 BASE_ARMS = ("premenopausal", "postmenopausal", "t2dm", "pm_t2dm")
-TREATMENTS = (
-    "deferoxamine", "nac", "ferrostatin", "anti_tnf", "alendronate", "teriparatide", "raloxifene",
-    "hormone_therapy", "metformin", "glp1", "vitamin_d",
-)
 # What is known of each treatment's effect on BMD, printed beside its figure (the target is the direction,
 # > 0: the block is 1.2 mm of spine-like bone, not a DXA site, so trial sizes are a yardstick, not a target)
 TREATMENT_EVIDENCE = {

@@ -223,7 +223,9 @@ def test_each_treatment_is_judged_on_its_abmd_against_untreated_pm_t2dm_beside_w
     assert result["figures"]["alendronate_cortical_porosity_vs_untreated_pct"] == pytest.approx(100 * (1 / 1.04 - 1))
     assert set(result["targets_met"]) == {"alendronate_raises_abmd", "metformin_raises_abmd"}
     assert "> 0 % (less loss); " + calib.TREATMENT_EVIDENCE["alendronate"] in out
-    assert set(calib.TREATMENT_EVIDENCE) == set(calib.TREATMENTS)  # every treatment has its yardstick
+    from abm.config.treatments import Treatments
+
+    assert set(calib.TREATMENT_EVIDENCE) == set(Treatments.model_fields)  # every treatment has its yardstick
 
 
 def _script_on_batch(folder, runs: list[dict]) -> tuple[str, dict]:
