@@ -53,6 +53,16 @@ QUALITY_AND_INPUTS = ("matrix_age_products_au", "estrogen", "glucose_mM", "insul
 #: Slower trabecular microarchitecture, measured every ``output.morphometry_interval_days`` (NaN between).
 MICROARCHITECTURE = ("tb_th_um", "tb_sp_um", "tb_n_per_mm", "conn_d_per_mm3")
 
+#: The random streams of BMU activation, apart from the cells' stream (``model.rng``): the integrated hazard
+#: at which the next BMU opens (unit exponential gaps), the quantile of the surface drive that places it, the
+#: draw that high glucose may veto it with, and its osteoclasts' lifespans. The n-th activation of a run uses
+#: the n-th draw of each, whatever the cells did before it, so two arms of one seed open their BMUs at the
+#: same points of their own integrated hazard (common random numbers: arms that differ only in a treatment
+#: open nearly the same BMUs, and their difference is not drowned by the Poisson noise of BMU counts).
+ACTIVATION_STREAMS = ("clock", "site", "glucose", "lifespan")
+_ACTIVATION_ENTROPY = 0xAC71
+
+
 #: Causes of cell death, counted per cell type.
 #: "other": deaths that are neither, e.g. marrow adipocytes, which die necrosis-like and are cleared by
 #: macrophages (crown-like structures; Cinti 2005 J Lipid Res 46:2347).
@@ -133,6 +143,7 @@ class BoneModel(mesa.Model):
         self.ob_occupied = np.zeros(shape, np.uint8)  # one pre/active osteoblast per cavity voxel
         self.released = np.zeros(shape, np.float32)  # mineral resorbed since the last field solve
         self.bmus = BMULog()
+        self._seed_activation_streams()
         self.totals = {
             "resorbed_voxels": 0, "formed_voxels": 0, "osteocytes": 0, "activations": 0, "expected_activations": 0.0,
             "cortical_activations": 0, "expected_cortical_activations": 0.0,
@@ -484,17 +495,42 @@ class BoneModel(mesa.Model):
         self.totals["expected_activations"] += expected
         self.totals["expected_cortical_activations"] += (
             float(in_cortex.sum()) * per_face_per_h * self.scenario.time.field_dt_hours * not_blocked)
-        k = int(self.rng.poisson(expected))
+        k = self._activations_due(expected)
         if k == 0:
             return
-        targets = np.sort(self.rng.random(k) * drive)
+        streams = self.activation_streams
+        quantiles = streams["site"].random(k)
+        order = np.argsort(quantiles, kind="stable")  # the picker walks the drive once, in increasing targets
         sites = np.full((k, 3), -1, np.int32)
-        K.pick_surface_sites(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant, targets, sites)
+        picked = np.full((k, 3), -1, np.int32)
+        K.pick_surface_sites(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant,
+                             np.ascontiguousarray(quantiles[order] * drive), picked)
+        sites[order] = picked  # back in activation order
         sites = self._glucose_inhibits_osteoclastogenesis(sites[sites[:, 0] >= 0])
         for site in sites:
             self.open_bmu(site)
             self.totals["activations"] += 1
             self.totals["cortical_activations"] += int(self.state.cortical_mask[tuple(site)])
+
+    def _activations_due(self, expected: float) -> int:
+        """How many BMUs open now: the unit-exponential gaps of the clock stream passed by the integrated hazard
+        (``expected``, BMUs due in this interval). A Poisson process of the hazard by the random time change, so
+        the count of an interval is a Poisson draw of ``expected``, as it would be drawn directly."""
+        self._activation_clock -= expected
+        k = 0
+        while self._activation_clock <= 0.0:
+            k += 1
+            self._activation_clock += float(self.activation_streams["clock"].exponential())
+        return k
+
+    def _seed_activation_streams(self, steps: int = 0) -> None:
+        """Fresh activation streams of this run's seed (``steps``: a checkpoint that predates them resumes on
+        streams of its own step) and the integrated hazard due before the first activation."""
+        self.activation_streams = {
+            name: np.random.default_rng([self.run_seed, _ACTIVATION_ENTROPY, i, steps])
+            for i, name in enumerate(ACTIVATION_STREAMS)
+        }
+        self._activation_clock = float(self.activation_streams["clock"].exponential())
 
     def open_bmu(self, site: np.ndarray) -> int:
         """Open a BMU at the marrow voxel ``site`` beside the bone surface and return its id: its osteoclast
@@ -503,7 +539,8 @@ class BoneModel(mesa.Model):
         cfg = self.scenario.cells.osteoclast
         bmu = self.bmus.open(self.time_days, site)
         n = cfg.osteoclasts_per_bmu
-        lifespan = self.rng.normal(cfg.lifespan_days, cfg.lifespan_sd_days, n).clip(1.0, None) * 24.0
+        lifespan = self.activation_streams["lifespan"].normal(cfg.lifespan_days, cfg.lifespan_sd_days, n)
+        lifespan = lifespan.clip(1.0, None) * 24.0
         lifespan *= 1.0 + self.scenario.signalling.estrogen.osteoclast_lifespan_gain * self.estrogen_loss
         self._births.append(("osteoclast", np.tile(site, (n, 1)), {"stage": OC.PRECURSOR, "lifespan_h": lifespan, "bmu": bmu}))
         return bmu
@@ -517,9 +554,11 @@ class BoneModel(mesa.Model):
         else:
             g = self.fields.values[glucose][sites[:, 0], sites[:, 1], sites[:, 2]].astype(np.float64)
             excess = np.maximum(g - NORMAL_GLUCOSE_MM, 0.0)
+        # one draw per candidate whatever the glucose, so the n-th activation of every arm meets the same draw
+        u = self.activation_streams["glucose"].random(len(sites))
         if not len(sites) or hg.osteoclastogenesis_inhibition == 0 or not excess.any():
-            return sites  # no draw: normoglycaemic runs keep their random stream
-        keep = self.rng.random(len(sites)) >= hg.inhibited_fraction(excess)
+            return sites
+        keep = u >= hg.inhibited_fraction(excess)
         self.totals["activations_inhibited_by_glucose"] += int(np.count_nonzero(~keep))
         return sites[keep]
 
@@ -842,6 +881,8 @@ class BoneModel(mesa.Model):
             "totals": self.totals, "last_totals": self._last_totals, "last_collect_day": self._last_collect_day,
             "last_morphometry_day": self._last_morphometry_day,
             "metrics": self._metrics, "next_uid": next_uid, "bmus": self.bmus.n, "seed": self.run_seed,
+            "activation": {"clock": self._activation_clock,
+                           "streams": {name: g.bit_generator.state for name, g in self.activation_streams.items()}},
         }
         return arrays, meta
 
@@ -876,6 +917,12 @@ class BoneModel(mesa.Model):
         mesa.Agent._ids[self] = itertools.count(meta["next_uid"])
         self.steps = meta["steps"]
         self.rng.bit_generator.state = meta["rng"]
+        if "activation" in meta:
+            for name, generator in self.activation_streams.items():
+                generator.bit_generator.state = meta["activation"]["streams"][name]
+            self._activation_clock = float(meta["activation"]["clock"])
+        else:  # written before the activation streams: continue on streams of its step, deterministically
+            self._seed_activation_streams(int(meta["steps"]))
         version, internal, gauss = meta["random"]
         self.random.setstate((version, tuple(internal), gauss))
         self.totals = {**self.totals, **meta["totals"]}  # counters newer than the checkpoint start at 0

@@ -355,12 +355,12 @@ def test_vitamin_d_deficiency_and_vdr_risk_alleles_delay_mineralisation():
     assert osteoid_left("systemic.vitamin_d_nM=30", "treatments.vitamin_d=2") == 0  # 30 + 80 nM: sufficient
 
 
-def test_hyperglycaemia_inhibits_osteoclastogenesis_and_normal_glucose_draws_nothing():
+def test_hyperglycaemia_inhibits_osteoclastogenesis_and_normal_glucose_vetoes_nothing():
     sites = np.tile(np.array([[24, 24, 24]], np.int32), (20000, 1))
     healthy = _model()
     state = healthy.rng.bit_generator.state
     assert len(healthy._glucose_inhibits_osteoclastogenesis(sites)) == 20000
-    assert healthy.rng.bit_generator.state == state  # the healthy random stream is untouched
+    assert healthy.rng.bit_generator.state == state  # the veto draws come from the activation streams, not the cells'
     diabetic = _steps(_model("t2dm"), 12)
     glucose = float(diabetic.fields.field("glucose")[24, 24, 24])
     hg = diabetic.scenario.signalling.hyperglycaemia
