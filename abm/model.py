@@ -126,7 +126,8 @@ class BoneModel(mesa.Model):
         #: the step at which the run ends (day ``time.days``)
         self.end_step = self.spinup_steps + int(round(scenario.time.days * 24.0 / self.dt_h))
         self.systemic, self.doses = self._inputs(self.time_days)  # systemic inputs and treatment doses now, every step
-        self._synthesis = np.ones(0)  # osteoblast matrix-synthesis multiplier (ATP) of this step
+        self._synthesis = np.ones(0)  # osteoblast matrix-synthesis multiplier (ATP x lipid peroxidation) of this step
+        self._peroxide = np.ones(0)  # osteoblast function multiplier of sub-lethal lipid peroxidation, this step
         self._no_field = np.zeros((1, 1, 1), self.fields.values.dtype)
         self.field_every = round(scenario.time.field_dt_hours / self.dt_h)
         self.voxel_um3 = self.state.voxel_um**3
@@ -346,6 +347,7 @@ class BoneModel(mesa.Model):
         store = self.stores["osteoblast"]
         n = len(store)
         self._synthesis = np.ones(n)
+        self._peroxide = np.ones(n)
         if not n:
             return
         state = {name: store[name] for name in redox.STATE}
@@ -365,7 +367,8 @@ class BoneModel(mesa.Model):
         )
         out = redox.advance(state, local("glucose", self.systemic["glucose_mM"]), local("ros", 0.0),
                             local("iron", 0.0), age, self.dt_h, self.redox_params, modifiers)
-        self._synthesis = np.asarray(out["synthesis_multiplier"], np.float64)
+        self._peroxide = np.asarray(out["peroxide_multiplier"], np.float64)
+        self._synthesis = np.asarray(out["synthesis_multiplier"], np.float64) * self._peroxide
         weight = self.dt_h / self.scenario.time.field_dt_hours
         ros = self.field_index.get("ros")
         if ros is not None:
@@ -424,8 +427,8 @@ class BoneModel(mesa.Model):
         self._dying["osteoblast"] |= buried
 
     def apposition_um_per_day(self) -> np.ndarray:
-        """Per osteoblast: matrix apposition rate now (rules x ATP-limited synthesis x teriparatide x cortical
-        hypoxia of microvascular disease), um/day."""
+        """Per osteoblast: matrix apposition rate now (rules x ATP-limited synthesis x sub-lethal lipid peroxidation
+        x teriparatide x cortical hypoxia of microvascular disease), um/day."""
         apposition = self.behaviour["osteoblast"][:, self.rules["osteoblast"].index("apposition_um_per_day")]
         apposition = apposition * self._synthesis * (
             1.0 + self.doses["teriparatide"] * self.scenario.treatment_effects.teriparatide_apposition_gain)
@@ -615,7 +618,7 @@ class BoneModel(mesa.Model):
         pre = stage == OB.PRE
         if cfg.wait_for_resorption:  # reversal: maturation starts once the BMU's osteoclasts are gone
             pre &= ~self._bmu_resorbing()[store["bmu"]]
-        store["maturity"][pre] += diff[pre] * self.dt_h / 24.0
+        store["maturity"][pre] += diff[pre] * self._peroxide[pre] * self.dt_h / 24.0  # lipid peroxidation slows it
         start = pre & (store["maturity"] >= 1.0)
         stage[start] = OB.ACTIVE
         store["stage_h"][start] = 0.0

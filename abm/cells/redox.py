@@ -32,6 +32,8 @@ the hyperglycaemic drive, 0..1; doses are dimensionless, 1 = standard dose):
 * lipid peroxide L: dL/dt = k_L (I R - (pi g + 1 - pi + f_fer fer1) L)  (Fenton production,
   GPX4 and GSH-independent removal, ferrostatin-1 scavenging)
 * ferroptosis: L > threshold of the cell (drawn once per cell, log-normal)
+* sub-lethal peroxidation: function multiplier 1 / (1 + s_L max(L - 1, 0)) on matrix synthesis and
+  pre-osteoblast differentiation (``peroxide_function_loss`` s_L; 0 = off)
 
 Every variable is advanced by the exact solution of its linear ODE with the
 other variables frozen (in the order listed), so each stays between its old
@@ -62,7 +64,8 @@ import numpy as np
 from abm.config.redox import RedoxConfig
 
 #: Per-cell outputs of a step (``ferroptotic`` is bool, the others float32).
-OUTPUTS = ("ferroptotic", "mito_ros_release_per_s", "apoptosis_per_day", "synthesis_multiplier", "inflammatory_release")
+OUTPUTS = ("ferroptotic", "mito_ros_release_per_s", "apoptosis_per_day", "synthesis_multiplier", "inflammatory_release",
+           "peroxide_multiplier")
 #: Per-cell state columns (all float32).
 STATE = (
     "labile_iron", "mito_ferritin", "gsh", "lipid_peroxide", "damaged_mito", "mito_mass", "atp",
@@ -85,12 +88,12 @@ UNITS = {
     FERROPTOSIS_ON, MITO_ON, NORMAL_GLUCOSE, GLUCOSE_HALF, GLUCOSE_HILL, ROS_REF, ROS_WEIGHT,
     K_OUT, K_IN, TFR1_GAIN, FPN_SUPPRESSION, IRON_REF, IRON_GAIN, K_SEQ, FTMT_Q, K_FTMT, DFO_BLOCK, DFO_CHELATION,
     K_GSH, GSH_CONSUMPTION, GSH_LP_WEIGHT, GSH_GLUCOSE, NAC_GAIN,
-    K_LP, GPX4_FRACTION, FER1_GAIN, RELEASE,
+    K_LP, GPX4_FRACTION, FER1_GAIN, RELEASE, PEROXIDE_LOSS,
     D0, MU0, K_DAMAGE, GLUCOSE_DAMAGE, ROS_DAMAGE, AGE_DAMAGE, AGE_REF, ACUTE_INDUCTION, K_EXPOSURE,
     IMPAIR_HALF, IMPAIR_HILL, ROS_RATIO, ROS_RELEASE, AMPK_MITOPHAGY, AMPK_ROS, GLP1_MITOPHAGY,
     FLUX_MAX, FLUX_LOSS, K_BIO, K_ATP, SYN_HALF, SYN_HILL, APO_THRESHOLD, APO_HALF, APO_HILL, APO_MAX,
     N_PARAMS,
-) = range(54)
+) = range(55)
 
 
 def params_array(config: RedoxConfig) -> np.ndarray:
@@ -119,6 +122,7 @@ def params_array(config: RedoxConfig) -> np.ndarray:
     p[K_LP] = 1.0 / fe.lipid_peroxide_time_constant_hours
     p[GPX4_FRACTION], p[FER1_GAIN] = fe.gpx4_fraction, fe.ferrostatin_scavenging_gain
     p[RELEASE] = fe.inflammatory_release_per_death
+    p[PEROXIDE_LOSS] = fe.peroxide_function_loss
     p[D0] = mi.healthy_damaged_fraction
     p[MU0] = 1.0 / mi.mitophagy_time_constant_hours
     p[K_DAMAGE] = p[MU0] * p[D0] / (1.0 - p[D0])
@@ -250,7 +254,8 @@ def _synthesis(atp, p):
 def step_redox(labile_iron, mito_ferritin, gsh, lipid_peroxide, damaged_mito, mito_mass, atp, glucose_exposure,
                ferroptosis_threshold, glucose_mM, ros_field, iron_field, age_exposure, dt_hours, deferoxamine, nac,
                ferrostatin, ampk, glp1, basal_ros_multiplier, mito_ferritin_expression, params, ferroptotic,
-               mito_ros_release_per_s, apoptosis_per_day, synthesis_multiplier, inflammatory_release):  # pragma: no cover
+               mito_ros_release_per_s, apoptosis_per_day, synthesis_multiplier, inflammatory_release,
+               peroxide_multiplier):  # pragma: no cover
     """Advance every cell's redox state by ``dt_hours`` (module docstring: equations).
 
     State columns (float32, updated in place) are those of :data:`STATE`;
@@ -260,8 +265,9 @@ def step_redox(labile_iron, mito_ferritin, gsh, lipid_peroxide, damaged_mito, mi
     from :func:`params_array`. Writes per cell ``ferroptotic`` (bool),
     ``mito_ros_release_per_s`` (ROS field units/s into the cell's voxel),
     ``apoptosis_per_day`` (mitochondrial apoptosis hazard, 1/day),
-    ``synthesis_multiplier`` (0..1, matrix synthesis) and
-    ``inflammatory_release`` (field units x voxel, per inflammatory field).
+    ``synthesis_multiplier`` (0..1, ATP-limited matrix synthesis),
+    ``inflammatory_release`` (field units x voxel, per inflammatory field) and
+    ``peroxide_multiplier`` (0..1, sub-lethal lipid peroxidation on matrix synthesis and differentiation).
     Cells are independent, so results do not depend on the thread count.
     Returns the number of ferroptotic cells.
     """
@@ -290,6 +296,7 @@ def step_redox(labile_iron, mito_ferritin, gsh, lipid_peroxide, damaged_mito, mi
 
         ferroptotic[c] = False
         inflammatory_release[c] = 0.0
+        peroxide_multiplier[c] = 1.0
         if p[FERROPTOSIS_ON] != 0.0:
             iron, fill = _iron(np.float64(labile_iron[c]), np.float64(mito_ferritin[c]), drive, iron_field[c],
                                deferoxamine, mito_ferritin_expression, p, dt)
@@ -297,6 +304,8 @@ def step_redox(labile_iron, mito_ferritin, gsh, lipid_peroxide, damaged_mito, mi
             g, lp = _peroxidation(np.float64(gsh[c]), np.float64(lipid_peroxide[c]), iron, ros, drive, nac,
                                   ferrostatin, p, dt)
             labile_iron[c], mito_ferritin[c], gsh[c], lipid_peroxide[c] = iron, fill, g, lp
+            if p[PEROXIDE_LOSS] != 0.0:
+                peroxide_multiplier[c] = 1.0 / (1.0 + p[PEROXIDE_LOSS] * max(lp - 1.0, 0.0))
             if lp > ferroptosis_threshold[c]:
                 ferroptotic[c] = True
                 inflammatory_release[c] = p[RELEASE]

@@ -114,6 +114,15 @@ class FerroptosisConfig(Section):
         default_factory=lambda: ["tnf_alpha", "il_1beta"],
         description="fields that receive the release of a ferroptotic death (each the full amount)",
     )
+    peroxide_function_loss: float = Field(
+        0.0, ge=0, le=10,
+        description="sub-lethal lipid peroxidation impairs the osteoblast before it kills it: matrix synthesis and"
+        " pre-osteoblast differentiation are divided by 1 + this x the cell's lipid peroxide above healthy (L - 1),"
+        " 1/a.u. (ferroptosis inhibits osteoblast differentiation and mineralisation: Jiang 2025 §4.2 [3]; oxidised"
+        " lipids inhibit osteogenic differentiation: Parhami 1997 Arterioscler Thromb Vasc Biol 17:680; a sub-toxic"
+        " oxidant halves mineralisation: Arai 2007 IUBMB Life 59:27); 0 = off: lipid peroxide acts only by death at"
+        " the threshold",
+    )
 
 
 class MitochondriaConfig(Section):

@@ -179,6 +179,25 @@ def test_switched_off_mechanisms_leave_the_cell_alone():
     assert simulate(60, DIABETIC, config=ferroptosis_only).deaths > 0  # iron and GSH alone still kill
 
 
+def test_sub_lethal_lipid_peroxidation_impairs_function_and_the_anti_ferroptotic_drugs_restore_it():
+    loss = 0.05
+    config = RedoxConfig(ferroptosis={"peroxide_function_loss": loss})
+    healthy = simulate(60, NORMAL, config=config)
+    assert np.all(healthy.out["peroxide_multiplier"] == 1)  # healthy lipid peroxide (1) costs nothing
+    diabetic = simulate(60, DIABETIC, config=config)
+    excess = np.maximum(diabetic.state["lipid_peroxide"].astype(np.float64) - 1.0, 0.0)
+    np.testing.assert_allclose(diabetic.out["peroxide_multiplier"], 1.0 / (1.0 + loss * excess), rtol=1e-6)
+    assert diabetic.mean("peroxide_multiplier") < 0.8  # L about 10 at 9.5 mM: function 0.7
+    for drug in (Modifiers(deferoxamine=1.0), Modifiers(nac=1.0), Modifiers(ferrostatin=1.0)):
+        assert simulate(60, DIABETIC, drug, config=config).mean("peroxide_multiplier") > diabetic.mean(
+            "peroxide_multiplier") + 0.05, drug
+    # off by default: lipid peroxide then acts only by death at the threshold, and the state is the same
+    default = simulate(60, DIABETIC)
+    assert np.all(default.out["peroxide_multiplier"] == 1)
+    for name in redox.STATE:
+        np.testing.assert_array_equal(default.state[name], diabetic.state[name], err_msg=name)
+
+
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 numba threads")
 def test_results_are_identical_with_one_and_two_threads():
     results = []

@@ -123,6 +123,41 @@ def test_hyperglycaemia_kills_osteoblasts_by_ferroptosis_and_iron_chelation_prev
     assert chelated["ferroptosis"] < 0.2 * diabetic["ferroptosis"]
 
 
+def _peroxidised_preosteoblasts(*overrides: str, days: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seed 300 pre-osteoblasts on the surface at 10 mM glucose, advance their redox state (fields held), then
+    one step of their fates: (lipid peroxide, apposition rate, maturity gained) per surviving cell."""
+    model = _model("premenopausal", "systemic.glucose_mM=10", "cells.osteoblast.wait_for_resorption=false", *overrides)
+    label = model.state.label
+    surface = np.argwhere((label == Tissue.MARROW) & (np.roll(label, 1, axis=0) == Tissue.BONE))
+    pick = surface[np.random.default_rng(0).choice(len(surface), 300, replace=False)]
+    model._add("osteoblast", pick, stage=OsteoblastStage.PRE, bmu=-1, redox=True)
+    for _ in range(24 * days):
+        model.sense_signals()
+        model.cell_stress()
+        model.births_and_deaths()
+    model.sense_signals()
+    model.cell_stress()
+    store = model.stores["osteoblast"]
+    before = store["maturity"].copy()
+    apposition = model.apposition_um_per_day()
+    model._osteoblast_fates()
+    return store["lipid_peroxide"].astype(np.float64), apposition, store["maturity"] - before
+
+
+def test_sub_lethal_lipid_peroxidation_slows_matrix_apposition_and_differentiation_and_chelation_restores_them():
+    loss = "redox.ferroptosis.peroxide_function_loss=0.05"
+    lp, apposition_off, maturing_off = _peroxidised_preosteoblasts()
+    lp_on, apposition_on, maturing_on = _peroxidised_preosteoblasts(loss)
+    np.testing.assert_array_equal(lp_on, lp)  # the same cells in the same state: the effect does not feed back
+    function = 1.0 / (1.0 + 0.05 * np.maximum(lp - 1.0, 0.0))
+    np.testing.assert_allclose(apposition_on / apposition_off, function, rtol=1e-5)
+    np.testing.assert_allclose(maturing_on / maturing_off, function, rtol=1e-5)
+    assert function.mean() < 0.85  # lipid peroxide about 6 after 12 days at 10 mM: function 0.8
+    _, apposition_chelated, _ = _peroxidised_preosteoblasts(loss, "treatments.deferoxamine=1")
+    _, apposition_chelated_off, _ = _peroxidised_preosteoblasts("treatments.deferoxamine=1")
+    assert (apposition_chelated / apposition_chelated_off).mean() > function.mean() + 0.1
+
+
 def _bmsc_behaviour(config: str, behaviour: str, *overrides: str) -> float:
     model = _model(config, *overrides)
     model.sense_signals()
