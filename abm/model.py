@@ -54,11 +54,12 @@ QUALITY_AND_INPUTS = ("matrix_age_products_au", "estrogen", "glucose_mM", "insul
 MICROARCHITECTURE = ("tb_th_um", "tb_sp_um", "tb_n_per_mm", "conn_d_per_mm3")
 
 #: The random streams of BMU activation, apart from the cells' stream (``model.rng``): the integrated hazard
-#: at which the next BMU opens (unit exponential gaps), the quantile of the surface drive that places it, the
-#: draw that high glucose may veto it with, and its osteoclasts' lifespans. The n-th activation of a run uses
-#: the n-th draw of each, whatever the cells did before it, so two arms of one seed open their BMUs at the
-#: same points of their own integrated hazard (common random numbers: arms that differ only in a treatment
-#: open nearly the same BMUs, and their difference is not drowned by the Poisson noise of BMU counts).
+#: at which the next BMU opens (unit exponential gaps), the key of the race over the surface that places it
+#: (:func:`~abm.cells.kernels.race_surface_sites`), the draw that high glucose may veto it with, and its
+#: osteoclasts' lifespans. The n-th activation of a run uses the n-th draw of each, whatever the cells did
+#: before it, so two arms of one seed open their BMUs at the same points of their own integrated hazard and,
+#: where their drives are alike, at the same site (common random numbers: arms that differ only in a
+#: treatment open nearly the same BMUs, and their difference is not drowned by the noise of BMU counts).
 ACTIVATION_STREAMS = ("clock", "site", "glucose", "lifespan")
 _ACTIVATION_ENTROPY = 0xAC71
 
@@ -501,14 +502,9 @@ class BoneModel(mesa.Model):
         k = self._activations_due(expected)
         if k == 0:
             return
-        streams = self.activation_streams
-        quantiles = streams["site"].random(k)
-        order = np.argsort(quantiles, kind="stable")  # the picker walks the drive once, in increasing targets
+        keys = self.activation_streams["site"].integers(0, 2**63, size=k, dtype=np.uint64)  # the n-th BMU's race
         sites = np.full((k, 3), -1, np.int32)
-        picked = np.full((k, 3), -1, np.int32)
-        K.pick_surface_sites(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant,
-                             np.ascontiguousarray(quantiles[order] * drive), picked)
-        sites[order] = picked  # back in activation order
+        K.race_surface_sites(label, rankl, opg, rank.rankl_half_occupancy, rank.opg_binding_constant, keys, sites)
         sites = self._glucose_inhibits_osteoclastogenesis(sites[sites[:, 0] >= 0])
         for site in sites:
             self.open_bmu(site)

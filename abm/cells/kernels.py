@@ -3,7 +3,7 @@
 Kernels that change shared voxels (resorption, formation, placement) run
 serially over cells in row order, so results do not depend on the thread
 count; kernels over voxels or over independent cells run in parallel.
-Random numbers come in as arrays drawn from the model's generator.
+Random numbers come in as arrays drawn from the model's generators (or keys hashed per voxel).
 """
 
 from __future__ import annotations
@@ -322,7 +322,7 @@ def _activation_site(label, z, y, x):
 def surface_drive(label, rankl, opg, rankl_half, opg_binding, where, slab, slab_where):  # pragma: no cover
     """slab[z] = sum over exposed bone faces in slice z of RANK occupancy (deterministic per slice), and
     slab_where[z] the same over the faces whose activation site (:func:`_activation_site`, where
-    :func:`pick_surface_sites` opens the BMU) lies in ``where``: with the cortical compartment, the cortical
+    :func:`race_surface_sites` opens the BMU) lies in ``where``: with the cortical compartment, the cortical
     share of the activation hazard, split as a BMU log that labels BMUs by their site splits."""
     for z in numba.prange(label.shape[0]):
         total = 0.0
@@ -341,26 +341,61 @@ def surface_drive(label, rankl, opg, rankl_half, opg_binding, where, slab, slab_
         slab_where[z] = in_where
 
 
-@numba.njit(cache=True)
-def pick_surface_sites(label, rankl, opg, rankl_half, opg_binding, targets, sites):  # pragma: no cover
-    """Marrow voxels beside the surface faces where the cumulative drive first passes each sorted target."""
-    t = 0
-    cum = 0.0
-    for z in range(label.shape[0]):
-        for y in range(label.shape[1]):
-            for x in range(label.shape[2]):
-                if t >= targets.shape[0]:
-                    return
+@numba.njit(cache=True, inline="always")
+def _mix64(x):
+    """splitmix64's finaliser: a 64-bit hash (uint64 in, uint64 out)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@numba.njit(parallel=True, cache=True)
+def race_surface_sites(label, rankl, opg, rankl_half, opg_binding, keys, sites):  # pragma: no cover - compiled
+    """One activation site per key: the marrow voxel beside the exposed bone voxel that wins an exponential
+    race. Every bone voxel v with exposed faces draws E = -ln U, U uniform hashed from (key, v), and finishes at
+    E / w_v, w_v = faces x RANK occupancy (its share of the drive of :func:`surface_drive`); the first to finish
+    wins, so v is drawn with probability w_v / sum w. Two drives that differ a little pick the same voxel for
+    the same key with probability 1 - their total variation distance, so paired arms open their BMUs where
+    they are alike (a quantile of the cumulative drive would move with any change upstream in the walk).
+    The site is :func:`_activation_site` of the winner; -1 where the block has no exposed face."""
+    nz, ny, nx = label.shape
+    n = keys.shape[0]
+    best = np.full((nz, n), np.inf)
+    winner = np.full((nz, n), -1, np.int64)
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    for z in numba.prange(nz):  # per slice, then reduced in slice order: the same winner for any thread count
+        for y in range(ny):
+            for x in range(nx):
                 if label[z, y, x] != BONE:
                     continue
                 faces = _exposed_faces(label, z, y, x)
                 if faces == 0:
                     continue
-                cum += faces * rank_occupancy(rankl[z, y, x], opg[z, y, x], rankl_half, opg_binding)
-                while t < targets.shape[0] and cum > targets[t]:
-                    k = _activation_site(label, z, y, x)
-                    sites[t, 0], sites[t, 1], sites[t, 2] = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
-                    t += 1
+                w = faces * rank_occupancy(rankl[z, y, x], opg[z, y, x], rankl_half, opg_binding)
+                if not w > 0.0:
+                    continue
+                flat = (z * ny + y) * nx + x
+                voxel = _mix64(np.uint64(flat) * golden + golden)
+                for j in range(n):
+                    u = (np.float64(_mix64(keys[j] ^ voxel) >> np.uint64(11)) + 0.5) / 9007199254740992.0
+                    finish = -np.log(u) / w
+                    if finish < best[z, j]:
+                        best[z, j] = finish
+                        winner[z, j] = flat
+    for j in range(n):
+        first = np.inf
+        flat = -1
+        for z in range(nz):
+            if best[z, j] < first:
+                first = best[z, j]
+                flat = winner[z, j]
+        if flat < 0:
+            sites[j, 0] = sites[j, 1] = sites[j, 2] = -1
+            continue
+        z, rest = flat // (ny * nx), flat % (ny * nx)
+        y, x = rest // nx, rest % nx
+        k = _activation_site(label, z, y, x)
+        sites[j, 0], sites[j, 1], sites[j, 2] = z + _N6[k, 0], y + _N6[k, 1], x + _N6[k, 2]
 
 
 @numba.njit(parallel=True, cache=True)

@@ -2,15 +2,18 @@
 
 The n-th activation of a run uses the n-th draw of the activation streams, whatever the cells drew
 before it, so arms of one seed that differ in their cells (a treatment) or a little in their hazard
-open their BMUs at the same points of their integrated hazard, at the same quantile of the surface
-drive. The count of an interval stays a Poisson draw of its expected activations.
+open their BMUs at the same points of their integrated hazard, and where their surface drives are
+alike at the same site (a race over the surface per activation). The count of an interval stays a
+Poisson draw of its expected activations, and a site is drawn in proportion to the drive.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
+from abm.cells import kernels as K
 from abm.model import BoneModel
 from tests.model.conftest import BOOST, small_model
 
@@ -64,3 +67,46 @@ def test_a_checkpoint_carries_the_activation_streams_and_an_older_one_resumes_de
     older = {key: value for key, value in meta.items() if key != "activation"}  # written before the streams
     first, second = (BoneModel.from_checkpoint(model.scenario, arrays, older) for _ in range(2))
     assert [first._activations_due(0.5) for _ in range(200)] == [second._activations_due(0.5) for _ in range(200)]
+
+
+def _race(model: BoneModel, rankl: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    rank = model.scenario.signalling.rank
+    sites = np.full((len(keys), 3), -1, np.int32)
+    K.race_surface_sites(model.state.label, rankl, model.fields.field("opg"), rank.rankl_half_occupancy,
+                         rank.opg_binding_constant, keys, sites)
+    return sites
+
+
+def test_the_surface_race_draws_sites_in_proportion_to_the_drive_and_keeps_them_where_the_drive_is_alike():
+    model = small_model()
+    rankl = model.fields.field("rankl").copy()
+    keys = np.random.default_rng(7).integers(0, 2**63, size=3000, dtype=np.uint64)
+    sites = _race(model, rankl, keys)
+    assert (sites >= 0).all()
+    # in proportion to the drive: RANKL x 30 in the upper half of the block draws most sites there
+    boosted = rankl.copy()
+    boosted[: rankl.shape[0] // 2] *= 30.0
+    upper = lambda s: np.mean(s[:, 0] < rankl.shape[0] // 2)  # noqa: E731
+    assert upper(_race(model, boosted, keys)) > upper(sites) + 0.2
+    # a drive a little different in a tenth of the block (RANKL +10 % there) keeps nearly every site; a
+    # quantile of the cumulative drive would shift every site beyond the change
+    nudged = rankl.copy()
+    nudged[:6] *= 1.1
+    same = np.all(_race(model, nudged, keys) == sites, axis=1)
+    assert same.mean() > 0.95
+    assert same[sites[:, 0] >= 6].mean() > 0.95  # sites past the change stay too
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 numba threads")
+def test_the_surface_race_picks_the_same_sites_with_one_and_two_threads():
+    model = small_model()
+    keys = np.random.default_rng(3).integers(0, 2**63, size=500, dtype=np.uint64)
+    before = numba.get_num_threads()
+    try:
+        picks = []
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            picks.append(_race(model, model.fields.field("rankl"), keys))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(picks[0], picks[1])
