@@ -378,7 +378,7 @@ class BoneModel(mesa.Model):
         dead = np.asarray(out["ferroptotic"], bool)
         if dead.any():
             interval_s = self.scenario.time.field_dt_hours * 3600.0
-            idx = [self.field_index[f] for f in self.scenario.redox.ferroptosis.inflammatory_fields if f in self.field_index]
+            idx = [self.field_index[f] for f in self.scenario.redox.ferroptosis.inflammatory_fields]  # names checked
             if idx:
                 amount = np.repeat(out["inflammatory_release"][dead][:, None] / interval_s, len(idx), axis=1)
                 K.scatter(self._secretion, np.ascontiguousarray(pos[dead]), np.ascontiguousarray(amount, np.float64),

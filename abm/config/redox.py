@@ -111,8 +111,9 @@ class FerroptosisConfig(Section):
         " (NF-kB/MAPK activation: Jiang 2025 §4.2 [2])",
     )
     inflammatory_fields: list[str] = Field(
-        default_factory=lambda: ["tnf_alpha", "il_1beta"],
-        description="fields that receive the release of a ferroptotic death (each the full amount)",
+        default_factory=list,
+        description="fields of the scenario that receive the release of a ferroptotic death (each the full amount);"
+        " the disease scenarios name tnf_alpha and il1beta",
     )
     peroxide_function_loss: float = Field(
         0.0, ge=0, le=10,

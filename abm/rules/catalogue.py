@@ -65,7 +65,7 @@ def base_values(scenario: Scenario, cell_type: str) -> list[float]:
 
 
 def name_problems(scenario: Scenario) -> list[str]:
-    """One error line per rule or secretion that names an unknown signal, field or behaviour."""
+    """One error line per rule, secretion or release that names an unknown signal, field or behaviour."""
     problems = [
         f"fields.{name}: required by the signalling modules (define a [fields.{name}] table)"
         for name in REQUIRED_FIELDS
@@ -95,6 +95,12 @@ def name_problems(scenario: Scenario) -> list[str]:
                     f"{', '.join(map(repr, known))})"
                 )
         problems += _saturation_problems(cell_type, getattr(scenario.rules, cell_type))
+    for field in scenario.redox.ferroptosis.inflammatory_fields:
+        if field not in scenario.fields:
+            problems.append(
+                f"redox.ferroptosis.inflammatory_fields: unknown field (got {field!r}, allowed one of "
+                f"{', '.join(map(repr, scenario.fields))})"
+            )
     return problems
 
 

@@ -178,6 +178,16 @@ def test_rules_must_name_known_signals_and_behaviours(baseline_path):
     )
 
 
+def test_a_ferroptotic_release_must_name_fields_of_the_scenario(baseline_path):
+    """A misspelt field used to be skipped in silence (the default named 'il_1beta', no field)."""
+    with pytest.raises(ConfigErrors) as info:
+        load_scenario(baseline_path, ['redox.ferroptosis.inflammatory_fields=["il_1beta"]'])
+    assert info.value.lines == [
+        "redox.ferroptosis.inflammatory_fields: unknown field (got 'il_1beta', allowed one of "
+        "'rankl', 'opg', 'tgf_beta', 'wnt', 'glucose')"
+    ]
+
+
 def _field() -> dict:
     return {"diffusivity_marrow_um2_per_s": 10.0, "diffusivity_bone_um2_per_s": 0.1, "decay_per_s": 1e-3}
 

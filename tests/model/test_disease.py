@@ -100,8 +100,9 @@ def test_fat_inflammation_brings_cytokines_and_anti_tnf_removes_tnf():
     assert inflamed.fields.field("glucose").mean() == pytest.approx(9.0, rel=0.01)
 
 
-def _osteoblast_deaths(config: str, *overrides: str, days: int = 45) -> dict[str, int]:
-    """Seed 400 lining osteoblasts on the surface and advance only their redox state (fields held)."""
+def _stressed_lining_cells(config: str, *overrides: str, days: int = 45) -> BoneModel:
+    """Seed 400 lining osteoblasts on the surface and advance only their redox state (fields held, no field
+    solve: the cells' sources pile up in the pending secretion)."""
     model = _model(config, *overrides)
     label = model.state.label
     surface = np.argwhere((label == Tissue.MARROW) & (np.roll(label, 1, axis=0) == Tissue.BONE))
@@ -111,7 +112,22 @@ def _osteoblast_deaths(config: str, *overrides: str, days: int = 45) -> dict[str
         model.sense_signals()  # what cell_stress reads; also resets this step's deaths
         model.cell_stress()
         model.births_and_deaths()
+    return model
+
+
+def _osteoblast_deaths(config: str, *overrides: str, days: int = 45) -> dict[str, int]:
+    model = _stressed_lining_cells(config, *overrides, days=days)
     return {cause: model.totals[f"deaths_osteoblast_{cause}"] for cause in ("ferroptosis", "apoptosis")}
+
+
+def test_a_ferroptotic_death_releases_tnf_alpha_and_il1beta():
+    model = _stressed_lining_cells("premenopausal", "systemic.glucose_mM=10")
+    deaths = model.totals["deaths_osteoblast_ferroptosis"]
+    assert deaths >= 8
+    release = model.scenario.redox.ferroptosis.inflammatory_release_per_death / (model.scenario.time.field_dt_hours * 3600)
+    pending = {name: float(model._secretion[model.field_index[name]].sum()) for name in ("tnf_alpha", "il1beta")}
+    assert pending["il1beta"] == pytest.approx(deaths * release, rel=1e-6)  # no other IL-1beta source here
+    assert pending["tnf_alpha"] >= deaths * release * (1 - 1e-6)  # adipocytes secrete TNF-alpha too
 
 
 def test_hyperglycaemia_kills_osteoblasts_by_ferroptosis_and_iron_chelation_prevents_it():
