@@ -188,6 +188,7 @@ def _series(threads: int, seed: int) -> dict[str, np.ndarray]:
     return {name: frame[name].to_numpy() for name in frame.columns}
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 numba threads")
 def test_same_seed_same_series_with_one_or_two_threads():
     one, two, again = _series(1, 3), _series(2, 3), _series(2, 3)
     assert one["bmu_activations"][-1] > 0, "the case must exercise resorption"
