@@ -47,7 +47,10 @@ each target was judged on), ``renewal_profiles`` ("per compartment" or "pooled",
 Every finished replicate (and spin-up) is saved in ``--cache`` (default ``runs/calibration``) under a
 key made of the arm, seed, length, resolved scenario and the simulator's source, so an
 interrupted calibration resumes where it stopped and a rerun with more arms or seeds
-simulates only what is new. ``--cache ''`` turns the cache off.
+simulates only what is new. ``--cache ''`` turns the cache off. ``--set ARM:KEY=VALUE`` overrides one
+arm only (``--set KEY=VALUE``: every arm), so a trial of a lever on one arm reuses the other arms'
+cached replicates instead of simulating them again, e.g. ``--arms premenopausal t2dm --seeds 10 --set
+t2dm:signalling.microvascular.cortical_apposition_loss=0.8``.
 
 For many replicates (a cluster), run ``scripts/calibration_batch.toml`` with ``abm batch``
 (local pool or ``--cluster``, resumable) and read its figures with ``--from-batch
@@ -55,7 +58,7 @@ batches/disease_calibration``: replicates stand in for seeds. Run files keep no 
 renewal estimator then cannot see the BMUs in progress at day 0 (their refill goes into the shared drift).
 
 Usage: python scripts/calibrate_disease.py [--arms premenopausal postmenopausal ...] [--years 4]
-       [--seeds 3] [--size 60] [--workers 2] [--set KEY=VALUE ...] [--cache DIR]
+       [--seeds 3] [--size 60] [--workers 2] [--set [ARM:]KEY=VALUE ...] [--cache DIR]
        python scripts/calibrate_disease.py --from-batch batches/disease_calibration
 """
 
@@ -103,9 +106,35 @@ BMU_DAYS = ("opened", "resorb_first", "resorb_last", "form_first", "form_last", 
 BMU_LOG = (*BMU_DAYS, "resorbed_voxels", "formed_voxels", "quota_voxels", "cortical")
 
 
+def arm_overrides(arm: str, overrides: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``--set`` overrides that apply to ``arm``: KEY=VALUE to every arm, ARM:KEY=VALUE to ARM alone
+    (without its prefix). The other arms' scenarios, and so their cache keys, are then untouched."""
+    chosen = []
+    for item in overrides:
+        if ":" in item.split("=", 1)[0]:
+            target, item = item.split(":", 1)
+            if target != arm:
+                continue
+        chosen.append(item)
+    return tuple(chosen)
+
+
+def check_arm_overrides(arms: list[str], overrides: list[str]) -> None:
+    """Raise a one-line error for an ARM:KEY=VALUE override whose arm is not among ``arms`` (a typo would
+    otherwise leave the trial arm unchanged and its figures the untreated ones)."""
+    from abm.errors import UserError
+
+    for item in overrides:
+        if ":" in item.split("=", 1)[0]:
+            target = item.split(":", 1)[0]
+            if target not in arms:
+                raise UserError(f"--set {item!r}: arm {target!r} is not among --arms ({', '.join(arms)})")
+
+
 def _scenario(arm: str, size: int, overrides: tuple[str, ...], seed: int | None = None):
     from abm.config import load_scenario
 
+    overrides = arm_overrides(arm, overrides)
     extra = [] if seed is None else [f"seed={seed}"]
     return load_scenario(CONFIGS / f"{arm}.toml", [f"geometry.shape_voxels=[{size}, {size}, {size}]", *overrides, *extra])
 
@@ -561,8 +590,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--size", type=int, default=60, help="block edge, voxels")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override applied to every arm (repeatable), e.g. signalling.estrogen.refill_loss=0.2")
+    parser.add_argument("--set", action="append", default=[], metavar="[ARM:]KEY=VALUE",
+                        help="config override (repeatable) for every arm, e.g. signalling.estrogen.refill_loss=0.2,"
+                             " or for one arm with an ARM: prefix, e.g. t2dm:individual.microvascular_disease=0")
     parser.add_argument("--cache", default=str(ROOT / "runs" / "calibration"),
                         help="directory of finished replicates, reused when arm, seed, length, scenario and source"
                              " match ('' for none)")
@@ -578,6 +608,7 @@ def main() -> None:
         args.years = days / 365.25
         shape = "batch " + str(args.from_batch)
     else:
+        check_arm_overrides(args.arms, args.set)
         days = 365.25 * args.years
         jobs = [(arm, seed) for seed in range(args.seeds) for arm in args.arms]  # whole seeds first
         n = len(jobs)

@@ -102,6 +102,32 @@ def test_the_cache_key_follows_seed_length_and_every_override(calib):
     assert calib.replicate_key("postmenopausal", 0, 365.25, 60, ("signalling.estrogen.refill_loss=0.2",)) != key
 
 
+def test_an_override_with_an_arm_prefix_changes_that_arm_alone(calib):
+    loss = "signalling.microvascular.cortical_apposition_loss=0.8"
+    days = 365.25
+    # the reference arm keeps its keys, so its cached replicates and spin-ups are reused by the trial
+    assert calib.replicate_key("premenopausal", 0, days, 60, (f"t2dm:{loss}",)) == \
+        calib.replicate_key("premenopausal", 0, days, 60, ())
+    assert calib.spinup_key("premenopausal", 0, 60, (f"t2dm:{loss}",)) == calib.spinup_key("premenopausal", 0, 60)
+    # the trial arm is the run that every-arm override gives it
+    assert calib.replicate_key("t2dm", 0, days, 60, (f"t2dm:{loss}",)) == calib.replicate_key("t2dm", 0, days, 60, (loss,))
+    assert calib.replicate_key("t2dm", 0, days, 60, (f"t2dm:{loss}",)) != calib.replicate_key("t2dm", 0, days, 60, ())
+    assert calib.spinup_key("t2dm", 0, 60, (f"t2dm:{loss}",)) != calib.spinup_key("t2dm", 0, 60)  # acts in the spin-up
+    scenario = calib._scenario("t2dm", 60, (f"t2dm:{loss}", "premenopausal:seed=3"))
+    assert scenario.signalling.microvascular.cortical_apposition_loss == 0.8
+    assert calib.arm_overrides("t2dm", ("a.b=1", "t2dm:c.d=x:y", "pm_t2dm:e=2")) == ("a.b=1", "c.d=x:y")
+
+
+def test_an_arm_prefix_that_is_not_among_the_arms_is_a_one_line_error(calib, monkeypatch):
+    from abm.errors import UserError
+
+    monkeypatch.setattr("sys.argv", ["calibrate_disease.py", "--arms", "premenopausal", "t2dm", "--seeds", "1",
+                                     "--set", "t2d:individual.bmi=30", "--cache", ""])
+    with pytest.raises(UserError) as error:
+        calib.main()
+    assert str(error.value) == "--set 't2d:individual.bmi=30': arm 't2d' is not among --arms (premenopausal, t2dm)"
+
+
 def test_the_cache_key_follows_the_saved_series(calib, monkeypatch):
     key = calib.replicate_key("postmenopausal", 0, 365.25, 60, ())
     monkeypatch.setattr(calib, "SERIES", (*calib.SERIES, "bv_tv_extra"))
