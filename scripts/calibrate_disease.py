@@ -106,17 +106,18 @@ BMU_DAYS = ("opened", "resorb_first", "resorb_last", "form_first", "form_last", 
 BMU_LOG = (*BMU_DAYS, "resorbed_voxels", "formed_voxels", "quota_voxels", "cortical")
 
 
+def _arm_prefix(item: str) -> tuple[str | None, str]:
+    """Split a ``--set`` item into its arm (None without an ``ARM:`` prefix before the key) and KEY=VALUE."""
+    if ":" in item.split("=", 1)[0]:
+        arm, rest = item.split(":", 1)
+        return arm, rest
+    return None, item
+
+
 def arm_overrides(arm: str, overrides: tuple[str, ...]) -> tuple[str, ...]:
     """The ``--set`` overrides that apply to ``arm``: KEY=VALUE to every arm, ARM:KEY=VALUE to ARM alone
     (without its prefix). The other arms' scenarios, and so their cache keys, are then untouched."""
-    chosen = []
-    for item in overrides:
-        if ":" in item.split("=", 1)[0]:
-            target, item = item.split(":", 1)
-            if target != arm:
-                continue
-        chosen.append(item)
-    return tuple(chosen)
+    return tuple(rest for target, rest in map(_arm_prefix, overrides) if target in (None, arm))
 
 
 def check_arm_overrides(arms: list[str], overrides: list[str]) -> None:
@@ -125,10 +126,9 @@ def check_arm_overrides(arms: list[str], overrides: list[str]) -> None:
     from abm.errors import UserError
 
     for item in overrides:
-        if ":" in item.split("=", 1)[0]:
-            target = item.split(":", 1)[0]
-            if target not in arms:
-                raise UserError(f"--set {item!r}: arm {target!r} is not among --arms ({', '.join(arms)})")
+        target = _arm_prefix(item)[0]
+        if target is not None and target not in arms:
+            raise UserError(f"--set {item!r}: arm {target!r} is not among --arms ({', '.join(arms)})")
 
 
 def _scenario(arm: str, size: int, overrides: tuple[str, ...], seed: int | None = None):

@@ -115,6 +115,7 @@ def test_an_override_with_an_arm_prefix_changes_that_arm_alone(calib):
     assert calib.spinup_key("t2dm", 0, 60, (f"t2dm:{loss}",)) != calib.spinup_key("t2dm", 0, 60)  # acts in the spin-up
     scenario = calib._scenario("t2dm", 60, (f"t2dm:{loss}", "premenopausal:seed=3"))
     assert scenario.signalling.microvascular.cortical_apposition_loss == 0.8
+    assert scenario.seed == calib._scenario("t2dm", 60, ()).seed != 3  # another arm's override is left out
     assert calib.arm_overrides("t2dm", ("a.b=1", "t2dm:c.d=x:y", "pm_t2dm:e=2")) == ("a.b=1", "c.d=x:y")
 
 
