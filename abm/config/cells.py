@@ -284,7 +284,7 @@ class MicrovascularModule(Section):
     - Osteoblasts are hypoxic there too, and hypoxia cuts their matrix output (rat calvarial osteoblasts at
       2 % O2 formed far fewer mineralised nodules, with less collagen and alkaline phosphatase, Utting 2006 Exp
       Cell Res 312:1693): an osteoblast in the cortical compartment lays matrix at 1 - cortical_apposition_loss
-      x microvascular_disease of its rate (0 by default; 0.5 in configs/t2dm.toml, calibrated in the README).
+      x microvascular_disease of its rate (0 by default; 0.7 in configs/t2dm.toml, calibrated in the README).
     """
 
     cortical_rankl_gain: float = Field(
@@ -304,7 +304,7 @@ class MicrovascularModule(Section):
         0.0, ge=0, lt=1,
         description="relative drop of the matrix apposition rate of osteoblasts in the cortical compartment at"
         " microvascular_disease 1 (hypoxic osteoblasts of poorly perfused canals lay less matrix, Utting 2006;"
-        " an assumption, 0 by default and 0.5 in t2dm.toml, where it lowers the refill of cortical BMUs and"
+        " an assumption, 0 by default and 0.7 in t2dm.toml, where it lowers the refill of cortical BMUs and"
         " raises the cortical porosity of T2DM over healthy; calibration in the README)",
     )
 

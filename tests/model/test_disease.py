@@ -376,7 +376,7 @@ def test_the_diabetic_scenarios_carry_the_cortical_apposition_loss_and_the_other
     # t2dm.toml switches it on (README calibration); pm_t2dm and its treatments extend t2dm.toml
     loss = {name: load_scenario(REPO / "configs" / f"{name}.toml").signalling.microvascular.cortical_apposition_loss
             for name in ("premenopausal", "postmenopausal", "t2dm", "pm_t2dm", "pm_t2dm_metformin")}
-    assert loss == {"premenopausal": 0.0, "postmenopausal": 0.0, "t2dm": 0.5, "pm_t2dm": 0.5, "pm_t2dm_metformin": 0.5}
+    assert loss == {"premenopausal": 0.0, "postmenopausal": 0.0, "t2dm": 0.7, "pm_t2dm": 0.7, "pm_t2dm_metformin": 0.7}
 
 
 def test_raloxifene_acts_as_partial_estrogen():
