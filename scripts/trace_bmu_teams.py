@@ -8,8 +8,10 @@ overrides from day 0 (the spin-up is that of the arm without them, so two runs t
 start from the same block), opens ``--cortical`` and ``--trabecular`` BMUs at surface sites away from any
 open cavity (the same sites for every ``--set``), steps the model and prints, every ``--every`` days and per
 BMU: cavity voxels, free cavity voxels on the matrix (the places an osteoblast can take), the osteoblast team
-(pre-osteoblasts and active osteoblasts), the pre-osteoblasts recruited so far, and the voxels resorbed and
-formed; then each BMU's refill (formed / resorbed), formation period and closing day.
+(pre-osteoblasts and active osteoblasts), how many of the team stand in the cortical compartment (where
+``cortical_apposition_loss`` slows them, whatever the BMU's site), the pre-osteoblasts recruited so far, and the
+voxels resorbed and formed; then each BMU's refill (formed / resorbed), formation period, closing day and the
+share of its team in the cortical compartment (summed over the printed days).
 
     python scripts/trace_bmu_teams.py --arm t2dm --seed 0
     python scripts/trace_bmu_teams.py --arm t2dm --seed 0 --set signalling.microvascular.cortical_apposition_loss=0.5
@@ -97,24 +99,31 @@ def trace(arm: str, seed: int, size: int, days: float, cortical: int, trabecular
         label = model.state.label
         on_matrix = ndimage.binary_dilation((label == Tissue.BONE) | (label == Tissue.OSTEOID), face)
         working = ob["stage"] != OB.LINING
+        pos = ob["pos"]
+        in_cortex = model.state.cortical_mask[pos[:, 0], pos[:, 1], pos[:, 2]]
         for i, b in enumerate(ids):
             cavity = model.cavity == b
+            team = working & (ob["bmu"] == b)
             rows.append({
                 "day": round(model.time_days, 3), "bmu": int(b),
                 "cavity": int(cavity.sum()),
                 "places": int(np.count_nonzero(cavity & (label == Tissue.MARROW) & on_matrix & (model.ob_occupied == 0))),
-                "team": int(np.count_nonzero(working & (ob["bmu"] == b))), "recruited": int(recruited[i]),
+                "team": int(np.count_nonzero(team)), "team_in_cortex": int(np.count_nonzero(team & in_cortex)),
+                "recruited": int(recruited[i]),
                 "resorbed": int(model.bmus.resorbed_voxels[b]), "formed": int(model.bmus.formed_voxels[b]),
             })
     bmus = []
     for i, (b, (site, is_cortical)) in enumerate(zip(ids, sites)):
         resorbed = int(model.bmus.resorbed_voxels[b])
+        team_days = sum(r["team"] for r in rows if r["bmu"] == b)
         bmus.append({
             "bmu": int(b), "site": site.tolist(), "cortical": bool(is_cortical), "recruited": int(recruited[i]),
             "resorbed": resorbed, "formed": int(model.bmus.formed_voxels[b]),
             "refill": float(model.bmus.formed_voxels[b] / resorbed) if resorbed else float("nan"),
             "formation_days": float(model.bmus["form_last"][b] - model.bmus["form_first"][b]),
             "closed_day": float(model.bmus["closed"][b]),
+            "team_in_cortex_share": (sum(r["team_in_cortex"] for r in rows if r["bmu"] == b) / team_days
+                                     if team_days else float("nan")),
         })
     return {"arm": arm, "seed": seed, "overrides": list(overrides), "days": days, "bmus": bmus, "rows": rows}
 
@@ -122,15 +131,18 @@ def trace(arm: str, seed: int, size: int, days: float, cortical: int, trabecular
 def _print(record: dict) -> None:
     print(f"{record['arm']} seed {record['seed']}, {record['days']:g} days"
           + (f", --set {' '.join(record['overrides'])}" if record["overrides"] else ""))
-    print(f"{'day':>6} {'bmu':>4} {'cavity':>7} {'places':>7} {'team':>5} {'recruited':>9} {'resorbed':>8} {'formed':>7}")
+    print(f"{'day':>6} {'bmu':>4} {'cavity':>7} {'places':>7} {'team':>5} {'in cortex':>9} {'recruited':>9} {'resorbed':>8}"
+          f" {'formed':>7}")
     for r in record["rows"]:
-        print(f"{r['day']:6.0f} {r['bmu']:4d} {r['cavity']:7d} {r['places']:7d} {r['team']:5d} {r['recruited']:9d}"
+        print(f"{r['day']:6.0f} {r['bmu']:4d} {r['cavity']:7d} {r['places']:7d} {r['team']:5d} {r['team_in_cortex']:9d}"
+              f" {r['recruited']:9d}"
               f" {r['resorbed']:8d} {r['formed']:7d}")
     print(f"{'bmu':>4} {'compartment':<11} {'site':<14} {'recruited':>9} {'resorbed':>8} {'formed':>7} {'refill':>6}"
-          f" {'formation d':>11} {'closed day':>10}")
+          f" {'formation d':>11} {'closed day':>10} {'in cortex':>9}")
     for b in record["bmus"]:
         print(f"{b['bmu']:4d} {'cortical' if b['cortical'] else 'trabecular':<11} {str(b['site']):<14} {b['recruited']:9d}"
-              f" {b['resorbed']:8d} {b['formed']:7d} {b['refill']:6.3f} {b['formation_days']:11.0f} {b['closed_day']:10.0f}")
+              f" {b['resorbed']:8d} {b['formed']:7d} {b['refill']:6.3f} {b['formation_days']:11.0f} {b['closed_day']:10.0f}"
+              f" {b['team_in_cortex_share']:9.2f}")
 
 
 def main() -> None:

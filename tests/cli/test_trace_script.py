@@ -34,6 +34,11 @@ def test_the_same_bmus_are_opened_and_followed_whatever_is_set(tracer):
         last = [r for r in record["rows"] if r["bmu"] == b["bmu"]][-1]
         assert (last["resorbed"], last["recruited"]) == (b["resorbed"], b["recruited"])
         assert last["team"] <= last["recruited"]
+        assert all(0 <= r["team_in_cortex"] <= r["team"] for r in record["rows"] if r["bmu"] == b["bmu"])
+    # the cortical-site BMU's team stands (at least partly) in the cortical compartment; shares are of team-days
+    cortical, trabecular = record["bmus"]
+    assert 0.0 < cortical["team_in_cortex_share"] <= 1.0
+    assert trabecular["team_in_cortex_share"] < cortical["team_in_cortex_share"]
     # a parameter that does nothing here (no microvascular disease) leaves the run as it was: same block, same sites
     inert = tracer.trace("premenopausal", 1, 48, 50.0, 1, 1, 25.0, ("signalling.microvascular.cortical_apposition_loss=0.5",))
     inert["overrides"] = record["overrides"]
