@@ -22,6 +22,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 import time
 import uuid
 from collections import Counter, deque
@@ -203,6 +204,21 @@ def local_workers(workers: int | None, pending: int) -> tuple[int, int]:
     return n, max(1, cores // n)
 
 
+def exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Pool initializer: end this worker once ``parent`` (the process that started the pool) is gone.
+
+    A worker of a spawn pool outlives a parent that is killed (``kill PID`` of a batch or a calibration, an
+    out-of-memory kill) and would go on simulating, holding a core and writing output, until its run ends. A
+    daemon thread polls the parent id every ``every_s`` seconds and ends the process when the worker has been
+    handed to another parent. Ctrl-C needs none of this: it reaches the whole process group."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _run_local(tasks: list[dict[str, Any]], finished: Callable[[dict], None], workers: int | None) -> str:
     n, threads = local_workers(workers, len(tasks))
     for task in tasks:
@@ -211,7 +227,8 @@ def _run_local(tasks: list[dict[str, Any]], finished: Callable[[dict], None], wo
     queue = deque(tasks)
 
     def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=n, mp_context=context, max_tasks_per_child=1)
+        return ProcessPoolExecutor(max_workers=n, mp_context=context, max_tasks_per_child=1,
+                                   initializer=exit_with_parent, initargs=(os.getpid(),))
 
     pool = new_pool()
     in_flight: dict[Any, dict[str, Any]] = {}
