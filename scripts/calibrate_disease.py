@@ -69,13 +69,11 @@ import hashlib
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-from abm.batch.execute import exit_with_parent  # pool workers end with the script (a `kill` leaves none behind)
+from abm.batch.execute import fresh_process_pool  # a fresh process per task; workers end with the script
 from abm.config.treatments import TREATMENTS  # the treatments a scenario can dose, one pm_t2dm arm each
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -623,12 +621,10 @@ def main() -> None:
                 key = spinup_key(arm, seed, args.size, tuple(args.set))
                 if key and not (Path(args.cache) / f"{key}.h5").exists():
                     first.setdefault(key, (arm, seed))
-        with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), max_tasks_per_child=1,
-                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
+        with fresh_process_pool(args.workers) as pool:
             list(pool.map(spin_up_cached, [a for a, _ in first.values()], [s for _, s in first.values()],
                           [args.size] * len(first), [tuple(args.set)] * len(first), [args.cache] * len(first)))
-        with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), max_tasks_per_child=1,
-                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
+        with fresh_process_pool(args.workers) as pool:
             runs = list(pool.map(run_cached, [a for a, _ in jobs], [s for _, s in jobs], [days] * n, [args.size] * n,
                                  [tuple(args.set)] * n, [args.cache] * n))
         scenarios = {arm: _scenario(arm, args.size, tuple(args.set)) for arm in args.arms}

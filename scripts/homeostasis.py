@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-from abm.batch.execute import exit_with_parent  # pool workers end with the script
+from abm.batch.execute import fresh_process_pool  # pool workers end with the script
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "baseline.toml"
 
@@ -81,8 +78,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100, help="block edge, voxels")
     args = parser.parse_args()
     days = args.spinup_days + 365.25 * args.years
-    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), max_tasks_per_child=1,
-                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
+    with fresh_process_pool(args.workers) as pool:
         runs = list(pool.map(run_one, range(args.seeds), [days] * args.seeds, [args.size] * args.seeds))
 
     drifts = [drift_percent_per_year(r["days"], r["series"]["bv_tv"], args.spinup_days) for r in runs]

@@ -219,18 +219,19 @@ def exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def fresh_process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool that runs each task in a fresh spawned process (Mesa 3.3.1 keeps every model alive) whose
+    workers end with this process (:func:`exit_with_parent`); the pool of ``abm batch`` and of the scripts."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               max_tasks_per_child=1, initializer=exit_with_parent, initargs=(os.getpid(),))
+
+
 def _run_local(tasks: list[dict[str, Any]], finished: Callable[[dict], None], workers: int | None) -> str:
     n, threads = local_workers(workers, len(tasks))
     for task in tasks:
         task["threads"] = threads
-    context = multiprocessing.get_context("spawn")
     queue = deque(tasks)
-
-    def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=n, mp_context=context, max_tasks_per_child=1,
-                                   initializer=exit_with_parent, initargs=(os.getpid(),))
-
-    pool = new_pool()
+    pool = fresh_process_pool(n)
     in_flight: dict[Any, dict[str, Any]] = {}
     try:
         while queue or in_flight:
@@ -256,7 +257,7 @@ def _run_local(tasks: list[dict[str, Any]], finished: Callable[[dict], None], wo
                                             "memory or crashed); rerun the batch to retry"))
                 in_flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = new_pool()
+                pool = fresh_process_pool(n)
     except BaseException:
         for future in in_flight:
             future.cancel()
