@@ -21,7 +21,7 @@ from abm.cells.agents import AGENT_CLASSES, OsteoblastStage as OB, OsteoclastSta
 from abm.cells.bmu import BMULog
 from abm.cells.store import CellStore
 from abm.config.schema import Scenario
-from abm.config.systemic import NORMAL_GLUCOSE_MM
+from abm.config.systemic import NORMAL_GLUCOSE_MM, vitamin_d_deficit
 from abm.errors import UserError
 from abm.fields.solver import TINY
 from abm.geometry import Tissue
@@ -300,6 +300,8 @@ class BoneModel(mesa.Model):
         now["estrogen"] = min(1.5, now["estrogen"] + doses["raloxifene"] * fx.raloxifene_estrogen_equivalent
                               + doses["hormone_therapy"] * fx.hormone_therapy_estrogen_equivalent)
         now["vitamin_d_nM"] = (now["vitamin_d_nM"] + doses["vitamin_d"] * fx.vitamin_d_nM_per_dose) * person.vitamin_d_response
+        # secondary hyperparathyroidism: below 75 nM 25(OH)D the PTH the bone sees rises (exactly as given above it)
+        now["pth_pg_mL"] = sc.signalling.pth.serum_pg_mL(now["pth_pg_mL"], vitamin_d_deficit(now["vitamin_d_nM"]))
         now["fat_inflammation"] += person.fat_inflammation_from_bmi
         return now, doses
 
@@ -312,7 +314,7 @@ class BoneModel(mesa.Model):
         signals[:, first + 1] = max(0.0, 1.0 - now["insulin_sensitivity"])
         signals[:, first + 2] = np.maximum(np.asarray(local, np.float64) - NORMAL_GLUCOSE_MM, 0.0)
         signals[:, first + 3] = now["fat_inflammation"]
-        signals[:, first + 4] = max(0.0, 1.0 - now["vitamin_d_nM"] / 75.0)
+        signals[:, first + 4] = vitamin_d_deficit(now["vitamin_d_nM"])
 
     @property
     def _tnf_neutralised(self) -> float:
@@ -449,7 +451,7 @@ class BoneModel(mesa.Model):
         glucose = self.field_index.get("glucose")
         K.mature_matrix(
             self.state.label, self.state.mineral, self.state.matrix_age_days, np.float32(dt_days),
-            np.float32(m.lag_days * (1.0 + max(0.0, 1.0 - self.systemic["vitamin_d_nM"] / 75.0))),
+            np.float32(m.lag_days * (1.0 + vitamin_d_deficit(self.systemic["vitamin_d_nM"]))),
             np.float32(m.primary_fraction),
             np.float32(math.exp(-dt_days / m.secondary_time_constant_days)),
             self.state.age_products_au, self.fields.values[glucose] if glucose is not None else self._no_field,

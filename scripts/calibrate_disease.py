@@ -14,18 +14,20 @@ prints each figure beside its target:
   aBMD figure: diabetic women lose 0.25-0.7 %/yr faster (SOF, Schwartz 2013), printed for
   t2dm - premenopausal over the run and, with ``pm_t2dm``, for pm_t2dm - postmenopausal after year 2
   (SOF's women were long postmenopausal);
-- treatments in postmenopausal T2DM: the direction of each on aBMD against untreated PM-T2DM,
-  beside what trials (or, for the ferroptosis drugs, rodent studies) report, with the ferroptotic
+- treatments in postmenopausal T2DM: the direction of each on aBMD against untreated PM-T2DM
+  (vitamin D against untreated PM-T2DM with low vitamin D, ``pm_t2dm_low_vitamin_d``: a supplement
+  acts only below sufficiency, :data:`TREATMENT_CONTROLS`), beside what trials (or, for the ferroptosis drugs, rodent studies) report, with the ferroptotic
   osteoblast deaths it spares and its cortical porosity (deferoxamine lowers ferroptotic deaths,
   anti-TNF lowers the loss, alendronate raises BMD, ...).
 
 The default is a 60^3 block (1.2 mm) for 4 years with 3 seeds per arm, each arm starting from
 its scenario's spin-up (``time.spinup_days``, 2 years in configs/premenopausal.toml: remodelling before
 day 0 under the inputs of day 0). Arms whose scenarios differ only after day 0 share a seed's spin-up
-(premenopausal and postmenopausal; pm_t2dm and its treatments): it is simulated once, saved in the
+(premenopausal and postmenopausal; pm_t2dm and its treatments; pm_t2dm_low_vitamin_d and
+pm_t2dm_vitamin_d): it is simulated once, saved in the
 cache and branched from (:func:`spinup_key`), bit for bit the run that spun up itself. About 10 min per
-simulated 4 years on one core, so the three base arms take about 1.5 h on 2 cores and all 15 arms
-about 4.5 h. ``--years 1 --seeds 1`` is a quick look. Arms are paired by seed (every run starts from the
+simulated 4 years on one core, so the three base arms take about 1.5 h on 2 cores and all 16 arms
+about 5 h. ``--years 1 --seeds 1`` is a quick look. Arms are paired by seed (every run starts from the
 same synthetic block and the seed sets the cells' random stream).
 
 A 60^3 block sees only 1-5 BMUs a year and each open cavity is several percent of its
@@ -68,6 +70,7 @@ import argparse
 import hashlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -79,6 +82,11 @@ from abm.config.treatments import TREATMENTS  # the treatments a scenario can do
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 BASE_ARMS = ("premenopausal", "postmenopausal", "t2dm", "pm_t2dm")
+# The untreated arm each treatment is judged against, where it is not pm_t2dm: a vitamin D supplement acts only
+# below the sufficient 25(OH)D of 75 nM (Reid 2014: no BMD gain in replete adults), so it treats PM-T2DM women
+# who are short of it (configs/pm_t2dm_low_vitamin_d.toml, 50 nM: Mori 2015)
+TREATMENT_CONTROLS = {"vitamin_d": "pm_t2dm_low_vitamin_d"}
+CONTROL_ARMS = tuple(dict.fromkeys(TREATMENT_CONTROLS.values()))
 # What is known of each treatment's effect on BMD, printed beside its figure (the target is the direction,
 # > 0: the block is 1.2 mm of spine-like bone, not a DXA site, so trial sizes are a yardstick, not a target)
 TREATMENT_EVIDENCE = {
@@ -103,6 +111,11 @@ SERIES = ("abmd_g_cm2", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "bv_tv", "poros
 # of the resorbed, at the end of the run) and whether its site is cortical
 BMU_DAYS = ("opened", "resorb_first", "resorb_last", "form_first", "form_last", "closed")
 BMU_LOG = (*BMU_DAYS, "resorbed_voxels", "formed_voxels", "quota_voxels", "cortical")
+
+
+def control_arm(treatment: str) -> str:
+    """The untreated arm that ``pm_t2dm_{treatment}`` is judged against."""
+    return TREATMENT_CONTROLS.get(treatment, "pm_t2dm")
 
 
 def _arm_prefix(item: str) -> tuple[str | None, str]:
@@ -584,7 +597,7 @@ class FigureTable:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arms", nargs="+", default=[*BASE_ARMS, *(f"pm_t2dm_{t}" for t in TREATMENTS)])
+    parser.add_argument("--arms", nargs="+", default=[*BASE_ARMS, *CONTROL_ARMS, *(f"pm_t2dm_{t}" for t in TREATMENTS)])
     parser.add_argument("--years", type=float, default=4.0)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--size", type=int, default=60, help="block edge, voxels")
@@ -789,19 +802,22 @@ def main() -> None:
                          else healthy["formation_se"]), "65 .. 150 (Eriksen 1986)")
         targets["healthy_formation_65_to_150_days"] = bool(65 <= formation <= 150)
     for t in TREATMENTS:
-        arm = f"pm_t2dm_{t}"
-        if arm in args.arms and "pm_t2dm" in args.arms:
-            value = add(f"{t}_abmd_vs_untreated_pct", f"{t}: aBMD vs untreated PM-T2DM, %",
-                        relative(arm, "pm_t2dm", "abmd_g_cm2", 365.0), f"> 0 % (less loss); {TREATMENT_EVIDENCE[t]}",
-                        renewal_level(arm, "pm_t2dm", "abmd_g_cm2", True, 365.0))
+        arm, control = f"pm_t2dm_{t}", control_arm(t)
+        if arm in args.arms and control not in args.arms:
+            print(f"note: {arm} is judged against {control}, which is not among --arms: no {t} rows", file=sys.stderr)
+        if arm in args.arms and control in args.arms:
+            untreated = "untreated PM-T2DM" + (f" ({control})" if control != "pm_t2dm" else "")
+            value = add(f"{t}_abmd_vs_untreated_pct", f"{t}: aBMD vs {untreated}, %",
+                        relative(arm, control, "abmd_g_cm2", 365.0), f"> 0 % (less loss); {TREATMENT_EVIDENCE[t]}",
+                        renewal_level(arm, control, "abmd_g_cm2", True, 365.0))
             targets[f"{t}_raises_abmd"] = bool(value > 0)
             # how it got there (informative): the ferroptotic deaths it spares and the cortical pores it leaves
             add(f"{t}_ferroptotic_ob_deaths_vs_untreated_per_day", f"  {t}: ferroptotic OB deaths/day, - untreated",
-                paired(runs, arm, "pm_t2dm", lambda a, b: tail_mean(a, "deaths_osteoblast_ferroptosis", days)
+                paired(runs, arm, control, lambda a, b: tail_mean(a, "deaths_osteoblast_ferroptosis", days)
                        - tail_mean(b, "deaths_osteoblast_ferroptosis", days)), "")
             add(f"{t}_cortical_porosity_vs_untreated_pct", f"  {t}: cortical porosity vs untreated, %",
-                relative(arm, "pm_t2dm", "cortical_porosity", 365.0), "",
-                renewal_level(arm, "pm_t2dm", "cortical_porosity", False, 365.0))
+                relative(arm, control, "cortical_porosity", 365.0), "",
+                renewal_level(arm, control, "cortical_porosity", False, 365.0))
 
     cached = sum(bool(r.get("cached")) for r in runs)
     print(f"{len(args.arms)} arms x {args.seeds} seeds, {shape}, {args.years:g} years"

@@ -246,6 +246,11 @@ class PTHModule(Section):
     max(0, 1 + matrix_rankl_gain x (pth / reference - 1)). Serum PTH is lower in T2DM (35 against 47
     pg/mL, He 2024 Int J Endocrinol 8414689; Yamamoto 2012 JCEM 97:1277, where lower PTH went with
     lower bone formation). Continuous endogenous PTH only: intermittent teriparatide is a treatment.
+
+    ``pth_pg_mL`` is the serum PTH of a vitamin-D-replete person. Below the sufficient 25(OH)D of 75 nM
+    the parathyroids secrete more (secondary hyperparathyroidism): the PTH the bone sees is multiplied by
+    1 + vitamin_d_deficit_gain x vitamin_d_deficit, the deficit being 1 - 25(OH)D / 75 nM (after a vitamin
+    D dose and the VDR response), so a vitamin D supplement lowers it again.
     """
 
     reference_pg_mL: float = Field(
@@ -258,6 +263,22 @@ class PTHModule(Section):
         description="relative change of osteocytic RANKL per relative change of serum PTH (1: proportional within"
         " the physiological range; an assumption: PTH induces osteocytic RANKL, Ben-awadh 2014)",
     )
+
+    vitamin_d_deficit_gain: float = Field(
+        0.5, ge=0, le=5,
+        description="relative rise of serum PTH per unit vitamin-D deficit (1 - 25(OH)D / 75 nM): 0.5 gives +17 %"
+        " at 50 nM, +33 % at 25 nM and exactly none at 75 nM or more (the model's sufficiency; Lu 2012 PLoS One"
+        " 7:e47264 saw PTH fall across 25(OH)D categories up to and above 75 nM, with no plateau). In"
+        " postmenopausal T2DM women 25(OH)D is lower where PTH and the resorption marker NTX are higher (Mori"
+        " 2015 Intern Med 54:1599). The direction is sourced, the size is an assumption",
+    )
+
+    def serum_pg_mL(self, replete_pg_mL: float, vitamin_d_deficit: float) -> float:
+        """Serum PTH of a person whose replete PTH is ``replete_pg_mL``, at a vitamin-D deficit (see
+        :func:`abm.config.systemic.vitamin_d_deficit`); exactly ``replete_pg_mL`` without a deficit."""
+        if not vitamin_d_deficit:
+            return replete_pg_mL
+        return replete_pg_mL * (1.0 + self.vitamin_d_deficit_gain * vitamin_d_deficit)
 
     def matrix_rankl_factor(self, pth_pg_mL: float) -> float:
         """Multiplier of osteocytic RANKL at serum PTH ``pth_pg_mL`` (exactly 1 at the reference)."""

@@ -18,6 +18,13 @@ _RANGES = {"glucose_mM": 40.0, "hba1c_percent": 20.0, "insulin_sensitivity": 1.5
 
 #: Fasting plasma glucose of a healthy adult, mM: the level below which there is no hyperglycaemia.
 NORMAL_GLUCOSE_MM = 5.5
+#: Serum 25(OH)D at and above which vitamin D is sufficient, nM (Endocrine Society, Holick 2011).
+SUFFICIENT_VITAMIN_D_NM = 75.0
+
+
+def vitamin_d_deficit(vitamin_d_nM: float) -> float:
+    """1 - 25(OH)D / 75 nM, and 0 when sufficient: how far below sufficiency the bone's vitamin D is."""
+    return max(0.0, 1.0 - vitamin_d_nM / SUFFICIENT_VITAMIN_D_NM)
 
 
 def _allowed(name: str) -> dict[str, str]:
@@ -57,9 +64,10 @@ class Systemic(Section):
         75.0, json_schema_extra=_allowed('vitamin_d_nM'), validate_default=True, description="serum 25(OH)D, nM (sufficient >= 75, deficient < 50)",
     )
     pth_pg_mL: Schedule = Field(
-        47.0, json_schema_extra=_allowed('pth_pg_mL'), validate_default=True, description="serum intact PTH,"
-        " pg/mL (reference range about 15-65; healthy 47, T2DM 35, He 2024): sets osteocytic RANKL"
-        " (signalling.pth); not derived from vitamin D, so give a deficient scenario its raised PTH here",
+        47.0, json_schema_extra=_allowed('pth_pg_mL'), validate_default=True, description="serum intact PTH"
+        " at a sufficient 25(OH)D, pg/mL (reference range about 15-65; healthy 47, T2DM 35, He 2024): sets"
+        " osteocytic RANKL (signalling.pth); below 75 nM 25(OH)D the model raises it by"
+        " signalling.pth.vitamin_d_deficit_gain (secondary hyperparathyroidism; the pth_pg_mL series is the raised value)",
     )
 
     @field_validator("glucose_mM", "hba1c_percent", "insulin_sensitivity", "estrogen", "fat_inflammation", "vitamin_d_nM",

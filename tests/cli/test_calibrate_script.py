@@ -231,7 +231,8 @@ def test_the_prospective_figure_in_sofs_population_compares_the_estrogen_deficie
 def test_each_treatment_is_judged_on_its_abmd_against_untreated_pm_t2dm_beside_what_is_known_and_how(calib, tmp_path):
     days = np.arange(0.0, 731.0, 30.0)
     runs = []
-    for arm, gain, deaths in (("pm_t2dm", 1.0, 0.1), ("pm_t2dm_alendronate", 1.04, 0.1), ("pm_t2dm_metformin", 0.99, 0.04)):
+    for arm, gain, deaths in (("pm_t2dm", 1.0, 0.1), ("pm_t2dm_alendronate", 1.04, 0.1), ("pm_t2dm_metformin", 0.99, 0.04),
+                              ("pm_t2dm_low_vitamin_d", 0.98, 0.1), ("pm_t2dm_vitamin_d", 0.99, 0.1)):
         for seed in (0, 1):
             series = {name: np.full(len(days), 1.0 + seed) for name in calib.SERIES}
             series["abmd_g_cm2"] = np.full(len(days), gain * (1.0 + seed))
@@ -248,8 +249,24 @@ def test_each_treatment_is_judged_on_its_abmd_against_untreated_pm_t2dm_beside_w
     assert result["figures"]["metformin_ferroptotic_ob_deaths_vs_untreated_per_day"] == pytest.approx(-0.06)
     assert result["figures"]["alendronate_ferroptotic_ob_deaths_vs_untreated_per_day"] == pytest.approx(0.0)
     assert result["figures"]["alendronate_cortical_porosity_vs_untreated_pct"] == pytest.approx(100 * (1 / 1.04 - 1))
-    assert set(result["targets_met"]) == {"alendronate_raises_abmd", "metformin_raises_abmd"}
+    # vitamin D is judged against PM-T2DM with low vitamin D, its untreated control, not against pm_t2dm
+    assert calib.control_arm("vitamin_d") == "pm_t2dm_low_vitamin_d" and calib.control_arm("alendronate") == "pm_t2dm"
+    assert result["figures"]["vitamin_d_abmd_vs_untreated_pct"] == pytest.approx(100 * (0.99 / 0.98 - 1))
+    assert result["targets_met"]["vitamin_d_raises_abmd"] is True
+    assert "vitamin_d: aBMD vs untreated PM-T2DM (pm_t2dm_low_vitamin_d), %" in out
+    assert set(result["targets_met"]) == {"alendronate_raises_abmd", "metformin_raises_abmd", "vitamin_d_raises_abmd"}
     assert "> 0 % (less loss); " + calib.TREATMENT_EVIDENCE["alendronate"] in out
+    # without its control among the arms the treatment has no row, and the script says why
+    import subprocess
+    import sys
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    _write_batch(alone, [r for r in runs if r["arm"] != "pm_t2dm_low_vitamin_d"])
+    done = subprocess.run([sys.executable, str(SCRIPT), "--from-batch", str(alone)], capture_output=True, text=True, check=True)
+    assert "vitamin_d_raises_abmd" not in done.stdout.splitlines()[-1]
+    assert ("note: pm_t2dm_vitamin_d is judged against pm_t2dm_low_vitamin_d, which is not among --arms: no vitamin_d rows"
+            in done.stderr)
     from abm.config.treatments import Treatments
 
     assert set(calib.TREATMENT_EVIDENCE) == set(Treatments.model_fields)  # every treatment has its yardstick
@@ -313,7 +330,7 @@ def test_the_calibration_batch_spec_plans_every_arm_the_script_reads(calib):
     plan = make_plan(spec, folder)
     assert not [run.error for run in plan.runs if run.error]
     arms = list(dict.fromkeys(run.arm for run in plan.runs))
-    assert arms == [*calib.BASE_ARMS, *(f"pm_t2dm_{t}" for t in calib.TREATMENTS)]
+    assert arms == [*calib.BASE_ARMS, *calib.CONTROL_ARMS, *(f"pm_t2dm_{t}" for t in calib.TREATMENTS)]
     assert spec.days == 1461
 
 
@@ -448,12 +465,14 @@ def test_arms_that_differ_only_after_day_0_share_their_spinup(calib):
 def test_each_treatment_starts_at_day_0_from_the_untreated_spinup(calib):
     from abm.config import load_scenario
 
-    key = calib.spinup_key("pm_t2dm", 0, 60)
     for t in calib.TREATMENTS:
         scenario = load_scenario(calib.CONFIGS / f"pm_t2dm_{t}.toml")
         dose = lambda days: getattr(scenario.treatments, t).at(days)  # noqa: E731
         assert (t, dose(-scenario.time.spinup_days), dose(-1e-9), dose(0.0), dose(1000.0)) == (t, 0.0, 0.0, 1.0, 1.0)
-        assert calib.spinup_key(f"pm_t2dm_{t}", 0, 60) == key, t  # treated arms branch from the untreated block
+        key = calib.spinup_key(calib.control_arm(t), 0, 60)
+        assert calib.spinup_key(f"pm_t2dm_{t}", 0, 60) == key, t  # treated arms branch from their untreated block
+    # the low-vitamin-D control is short of vitamin D from before day 0: a spin-up of its own
+    assert calib.spinup_key("pm_t2dm_low_vitamin_d", 0, 60) != calib.spinup_key("pm_t2dm", 0, 60)
 
 
 def test_an_arm_branched_from_a_shared_spinup_is_the_run_that_spun_up_itself(calib, tmp_path):

@@ -406,6 +406,23 @@ def test_vitamin_d_deficiency_and_vdr_risk_alleles_delay_mineralisation():
     assert osteoid_left("systemic.vitamin_d_nM=30", "treatments.vitamin_d=2") == 0  # 30 + 80 nM: sufficient
 
 
+def test_vitamin_d_deficiency_raises_pth_and_activation_and_a_supplement_undoes_it():
+    # secondary hyperparathyroidism (Lu 2012; Mori 2015): PTH x (1 + 0.5 x (1 - 25(OH)D / 75 nM)), and PTH
+    # drives osteocytic RANKL (signalling.pth)
+    replete, low = _model("t2dm"), _model("t2dm", "systemic.vitamin_d_nM=50")
+    treated = _model("t2dm", "systemic.vitamin_d_nM=50", "treatments.vitamin_d=1")  # 50 + 40 nM: sufficient
+    assert replete.systemic["pth_pg_mL"] == 35.0 and treated.systemic["pth_pg_mL"] == 35.0
+    assert low.systemic["pth_pg_mL"] == pytest.approx(35.0 * (1 + 0.5 / 3))
+    vdr = _model("t2dm", "individual.vdr_risk_alleles=['TaqI', 'BsmI', 'FokI']")  # 75 nM x 0.61: short of it
+    assert vdr.systemic["pth_pg_mL"] > 35.0
+    rates = {name: _activation_per_day(m) for name, m in (("replete", replete), ("low", low), ("treated", treated))}
+    assert rates["low"] > 1.03 * rates["replete"] and rates["treated"] == rates["replete"]
+    assert low._metrics["pth_pg_mL"] == pytest.approx(35.0 * (1 + 0.5 / 3))  # the series shows the PTH bone sees
+    # at sufficiency the gain does nothing, bit for bit
+    with_gain, without = (_steps(_model("t2dm", *o), 25) for o in ((), ("signalling.pth.vitamin_d_deficit_gain=0",)))
+    assert np.array_equal(with_gain.fields.field("rankl"), without.fields.field("rankl"))
+
+
 def test_hyperglycaemia_inhibits_osteoclastogenesis_and_normal_glucose_vetoes_nothing():
     sites = np.tile(np.array([[24, 24, 24]], np.int32), (20000, 1))
     healthy = _model()
