@@ -12,20 +12,21 @@ from pathlib import Path
 
 import pytest
 
-# The parent: a spawn pool of one worker with the initializer, which reports the worker's pid and then gives
-# it a minute of work; the test kills the parent (SIGKILL: no clean-up of its own) and watches the worker.
+# The parent: the pool of abm batch and the scripts (fresh_process_pool: spawn, one task per process, the
+# initializer) or, unwatched, the same pool without the initializer. Its one task is a shell that reports the
+# worker's pid (the shell's parent) and its own, then sleeps a minute in the worker's stead; the test kills the
+# parent (SIGKILL: no clean-up of its own) and watches the worker.
 PARENT = textwrap.dedent("""
-    import os, sys, time
+    import multiprocessing, os, sys, time
     from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-    from abm.batch.execute import exit_with_parent
+    from abm.batch.execute import fresh_process_pool
 
     if __name__ == "__main__":
-        watched = sys.argv[1] == "watched"
-        extra = dict(initializer=exit_with_parent, initargs=(os.getpid(), 0.05)) if watched else {}
-        pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), **extra)
-        print(pool.submit(os.getpid).result(), flush=True)
-        pool.submit(time.sleep, 60)
+        if sys.argv[1] == "watched":
+            pool = fresh_process_pool(1)
+        else:
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1)
+        pool.submit(os.system, "echo $PPID $$; exec sleep 60")
         time.sleep(60)
 """)
 
@@ -41,8 +42,9 @@ def _running(pid: int) -> bool:
 
 def _worker_after_parent_killed(mode: str, wait_s: float) -> tuple[int, bool]:
     parent = subprocess.Popen([sys.executable, "-c", PARENT, mode], stdout=subprocess.PIPE, text=True)
+    sleeper = None
     try:
-        worker = int(parent.stdout.readline())
+        worker, sleeper = map(int, parent.stdout.readline().split())
         assert _running(worker)
         parent.send_signal(signal.SIGKILL)
         parent.wait()
@@ -52,6 +54,8 @@ def _worker_after_parent_killed(mode: str, wait_s: float) -> tuple[int, bool]:
         return worker, _running(worker)
     finally:
         parent.kill()
+        if sleeper is not None and _running(sleeper):
+            os.kill(sleeper, signal.SIGKILL)  # the task's shell, which no worker waits for any more
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
