@@ -100,7 +100,7 @@ TREATMENT_EVIDENCE = {
     "hormone_therapy": "hip +3.7 % vs placebo, 3 y (WHI, Cauley 2003)",
     "metformin": "no BMD trial; fracture-neutral (ADOPT)",
     "glp1": "trials neutral; less loss on weight loss (Iepsen 2015)",
-    "vitamin_d": "neck +0.8 %, other sites none (Reid 2014 meta-analysis)",
+    "vitamin_d": "hip +0.5 % vs placebo in 2 y, spine none; about +2 % if 25(OH)D <= 30 nM (ViDA, Reid 2017)",
 }
 SERIES = ("abmd_g_cm2", "vbmd_mg_cm3", "trabecular_vbmd_mg_cm3", "bv_tv", "porosity", "cortical_porosity", "marrow_adiposity",
           "resorbed_um3_per_day", "formed_um3_per_day", "deaths_osteoblast_ferroptosis", "matrix_age_products_au",
